@@ -1,0 +1,203 @@
+"""Every knob of the collection in one dataclass, with three named profiles.
+
+``full`` (the default) is the real thing: pretrained BLIP-large from the Hugging Face Hub and the
+Hephaestus zips. ``demo`` and ``smoke`` run offline on stand-ins: a small or tiny BLIP with random
+weights and the synthetic InSAR-like dataset (see ``helpers.synthetic``).
+
+Pick a profile with the ``CAPTION_PROFILE`` environment variable or by name, and override any
+field in code::
+
+    from helpers.config import load_config
+    cfg = load_config("demo", epochs=3, batch_size=8)
+    print(cfg)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROFILE_ENV_VAR = "CAPTION_PROFILE"
+PROFILES = ("full", "demo", "smoke")
+DEFAULT_PROFILE = "full"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    """All settings of a run. Plain values: print it to see exactly what a notebook uses."""
+
+    profile: str = "full"
+
+    # model: a Hub id or a local folder; "random:tiny" / "random:small" / "random:blip-large"
+    # build the real BLIP classes with random weights (offline stand-ins, see helpers.modeling).
+    model_name: str = "Salesforce/blip-image-captioning-large"
+    image_size: int = 384
+    max_caption_tokens: int = 64
+    attn_implementation: str = "eager"  # "eager" (transformers' BLIP default) or "sdpa"
+
+    # data
+    data_dir: Path = PROJECT_ROOT / "Hephaestus_dataset"
+    output_dir: Path = PROJECT_ROOT / "assets"
+    run_dir: Path = PROJECT_ROOT / "runs" / "full"
+    synthetic_samples: int = 1000  # generated only when the real zips are missing
+    unique_captions: bool = True  # the Intel sample's subset: images with unique captions
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    max_test_samples: int | None = None  # cap evaluation cost; None = whole test split
+
+    # training
+    epochs: int = 5
+    batch_size: int = 8
+    eval_batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    early_stopping_patience: int = 2
+    precision: str = "auto"  # "auto", "bf16", "fp16" or "fp32"
+    device: str = "auto"  # "auto", "xpu", "cuda", "mps" or "cpu"
+    seed: int = 42
+    num_workers: int = 0
+    freeze_vision_encoder: bool = False
+    gradient_checkpointing: bool = False
+
+    # LoRA (seed 001's recipe: 614,400 trainable parameters on BLIP-large)
+    lora_r: int = 8
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    lora_target_modules: tuple[str, ...] = ("query", "value")
+
+    # decoding
+    num_beams: int = 3
+    max_new_tokens: int = 40
+    repetition_penalty: float = 1.2
+    no_repeat_ngram_size: int = 3
+    length_penalty: float = 1.0
+
+    # evaluation: None = the profile's scorer (roberta-large in full, packaged MiniLM offline)
+    bertscore_model: str | None = None
+
+    @property
+    def is_stand_in(self) -> bool:
+        """True when the model or the data is a stand-in, so results must be labelled as such."""
+        return self.profile != "full" or self.model_name.startswith("random:")
+
+    def with_overrides(self, **overrides: Any) -> CaptionConfig:
+        """Return a copy with some fields changed; unknown names raise a clear error."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(
+                f"Unknown config field(s): {', '.join(unknown)}. "
+                f"Known fields: {', '.join(sorted(known))}"
+            )
+        converted = {name: _coerce(name, value) for name, value in overrides.items()}
+        return replace(self, **converted)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (paths as strings, tuples as lists)."""
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items()}
+
+    def __str__(self) -> str:
+        width = max(len(f.name) for f in fields(self))
+        lines = [f"CaptionConfig (profile={self.profile!r})"]
+        lines += [f"  {f.name:<{width}} = {getattr(self, f.name)!r}" for f in fields(self)]
+        return "\n".join(lines)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name.endswith("_dir") and isinstance(value, str):
+        return Path(value)
+    if name == "lora_target_modules" and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+_PROFILE_FIELDS: dict[str, dict[str, Any]] = {
+    "full": {},
+    "demo": {
+        "model_name": "random:small",
+        "image_size": 128,
+        "max_caption_tokens": 48,
+        "run_dir": PROJECT_ROOT / "runs" / "demo",
+        "synthetic_samples": 1000,
+        "epochs": 6,
+        "batch_size": 16,
+        "eval_batch_size": 32,
+        "learning_rate": 5e-4,
+        "warmup_ratio": 0.05,
+        "early_stopping_patience": 3,
+        "max_test_samples": 200,
+        "num_beams": 1,
+        "max_new_tokens": 40,
+    },
+    "smoke": {
+        "model_name": "random:tiny",
+        "image_size": 32,
+        "max_caption_tokens": 32,
+        "run_dir": PROJECT_ROOT / "runs" / "smoke",
+        "synthetic_samples": 48,
+        "epochs": 2,
+        "batch_size": 8,
+        "eval_batch_size": 8,
+        "learning_rate": 1e-3,
+        "warmup_ratio": 0.0,
+        "early_stopping_patience": 1,
+        "max_test_samples": 8,
+        "num_beams": 1,
+        "max_new_tokens": 12,
+    },
+}
+
+
+def get_profile_name(name: str | None = None) -> str:
+    """Resolve a profile name: the argument, else ``$CAPTION_PROFILE``, else ``full``."""
+    chosen = (name or os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE).strip().lower()
+    if chosen not in PROFILES:
+        raise ValueError(
+            f"Unknown profile {chosen!r} (from {PROFILE_ENV_VAR} or the argument). "
+            f"Choose one of: {', '.join(PROFILES)}."
+        )
+    return chosen
+
+
+def load_config(profile: str | None = None, **overrides: Any) -> CaptionConfig:
+    """Build the config of a profile (argument, else ``$CAPTION_PROFILE``, else ``full``).
+
+    Keyword arguments override single fields, e.g. ``load_config("demo", epochs=2)``.
+    The stand-in profiles keep their synthetic data in ``Hephaestus_dataset/synthetic-<profile>/``
+    and write to ``assets/<profile>/``, so they never overwrite (or get mistaken for) real data
+    or results of a real run.
+    """
+    name = get_profile_name(profile)
+    base = CaptionConfig(profile=name, **_PROFILE_FIELDS[name])
+    if name != "full":
+        base = replace(
+            base,
+            data_dir=PROJECT_ROOT / "Hephaestus_dataset" / f"synthetic-{name}",
+            output_dir=PROJECT_ROOT / "assets" / name,
+        )
+    return base.with_overrides(**overrides)
+
+
+__all__ = [
+    "PROFILES",
+    "PROFILE_ENV_VAR",
+    "PROJECT_ROOT",
+    "CaptionConfig",
+    "get_profile_name",
+    "load_config",
+]

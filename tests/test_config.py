@@ -1,0 +1,77 @@
+from pathlib import Path
+
+import pytest
+
+from helpers.config import PROFILES, CaptionConfig, get_profile_name, load_config
+
+
+def test_full_is_the_default(monkeypatch):
+    monkeypatch.delenv("CAPTION_PROFILE", raising=False)
+    cfg = load_config()
+    assert cfg.profile == "full"
+    assert cfg.model_name == "Salesforce/blip-image-captioning-large"
+    assert cfg.image_size == 384
+    assert cfg.data_dir.name == "Hephaestus_dataset"
+    assert not cfg.is_stand_in
+
+
+def test_profile_from_environment(monkeypatch):
+    monkeypatch.setenv("CAPTION_PROFILE", "Smoke ")
+    cfg = load_config()
+    assert cfg.profile == "smoke"
+    assert cfg.model_name == "random:tiny"
+    assert cfg.is_stand_in
+
+
+def test_argument_beats_environment(monkeypatch):
+    monkeypatch.setenv("CAPTION_PROFILE", "smoke")
+    assert load_config("demo").profile == "demo"
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CAPTION_PROFILE", "fulll")
+    with pytest.raises(ValueError, match="fulll.*full, demo, smoke"):
+        get_profile_name()
+
+
+@pytest.mark.parametrize("name", ["demo", "smoke"])
+def test_stand_in_profiles_keep_data_and_outputs_apart(name):
+    cfg = load_config(name)
+    full = load_config("full")
+    assert cfg.model_name.startswith("random:")
+    assert cfg.data_dir != full.data_dir and cfg.data_dir.parent == full.data_dir
+    assert cfg.output_dir == full.output_dir / name
+    assert cfg.run_dir != full.run_dir
+
+
+def test_overrides_convert_types_and_reject_unknown_fields():
+    cfg = load_config("smoke", epochs=7, data_dir="/tmp/somewhere", lora_target_modules=["q"])
+    assert cfg.epochs == 7
+    assert isinstance(cfg.data_dir, Path)
+    assert cfg.lora_target_modules == ("q",)
+    with pytest.raises(TypeError, match="epochz"):
+        load_config("smoke", epochz=3)
+
+
+def test_model_override_marks_stand_in_even_in_full():
+    assert load_config("full", model_name="random:blip-large").is_stand_in
+
+
+def test_printing_shows_every_field():
+    cfg = load_config("demo")
+    text = str(cfg)
+    for name in CaptionConfig.__dataclass_fields__:
+        assert f"  {name} " in text
+    assert "profile='demo'" in text
+
+
+def test_to_dict_is_json_friendly():
+    import json
+
+    data = load_config("smoke").to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert set(data) == set(CaptionConfig.__dataclass_fields__)
+
+
+def test_profiles_listed():
+    assert PROFILES == ("full", "demo", "smoke")
