@@ -87,6 +87,18 @@ class CaptionConfig:
         """True when the model or the data is a stand-in, so results must be labelled as such."""
         return self.profile != "full" or self.model_name.startswith("random:")
 
+    def provenance(self, data_synthetic: bool) -> str:
+        """One line saying what produced a result; every figure and results file carries it."""
+        parts = [f"profile={self.profile}", f"model={self.model_name}"]
+        stand_ins = []
+        if data_synthetic:
+            stand_ins.append("SYNTHETIC stand-in data")
+        if self.model_name.startswith("random:"):
+            stand_ins.append("model trained from random init")
+        if stand_ins:
+            parts.append(" + ".join(stand_ins) + ": not a Hephaestus result")
+        return " | ".join(parts)
+
     def with_overrides(self, **overrides: Any) -> CaptionConfig:
         """Return a copy with some fields changed; unknown names raise a clear error."""
         known = {f.name for f in fields(self)}

@@ -75,3 +75,12 @@ def test_to_dict_is_json_friendly():
 
 def test_profiles_listed():
     assert PROFILES == ("full", "demo", "smoke")
+
+
+def test_provenance_labels_stand_ins():
+    demo = load_config("demo").provenance(data_synthetic=True)
+    assert "profile=demo" in demo and "random:small" in demo
+    assert "SYNTHETIC stand-in data" in demo and "not a Hephaestus result" in demo
+    real = load_config("full").provenance(data_synthetic=False)
+    assert "not a Hephaestus result" not in real
+    assert "SYNTHETIC" in load_config("full").provenance(data_synthetic=True)
