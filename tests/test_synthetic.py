@@ -1,0 +1,302 @@
+"""Tests for the synthetic InSAR-like stand-in dataset (helpers.synthetic)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.colors import rgb_to_hsv
+from PIL import Image
+
+from helpers.domain_facts import check_captions, summarize_facts
+from helpers.synthetic import (
+    ACTIVITY_TYPES,
+    INTENSITY_LEVELS,
+    NO_DEFORMATION_SENTENCES,
+    SYNTHETIC_MARKER,
+    generate_samples,
+    write_synthetic_dataset,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FLAG_FIELDS = (
+    "corrupted",
+    "processing_error",
+    "glacier_fringes",
+    "orbital_fringes",
+    "low_coherence",
+    "no_info",
+    "image_artifacts",
+    "is_crowd",
+)
+
+
+@pytest.fixture(scope="module")
+def annotations() -> list[dict]:
+    """Many annotations (tiny images: the facts do not depend on the image size)."""
+    return [sample.annotation for sample in generate_samples(300, seed=11, image_size=16)]
+
+
+@pytest.fixture(scope="module")
+def batch() -> list:
+    return list(generate_samples(120, seed=7, image_size=96))
+
+
+# ------------------------------------------------------------ image statistics (phase from hue)
+
+
+def _phasor(image: np.ndarray) -> np.ndarray:
+    """exp(i * phase), reading the phase back from the hue of the cyclic colour wheel."""
+    return np.exp(2j * np.pi * rgb_to_hsv(image / 255.0)[..., 0])
+
+
+def _neighbour_products(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z[x+1] * conj(z[x]) along columns and rows: its angle is the wrapped phase step."""
+    return z[:, 1:] * np.conj(z[:, :-1]), z[1:] * np.conj(z[:-1])
+
+
+def _box_mean(z: np.ndarray, width: int) -> np.ndarray:
+    sums = np.cumsum(np.cumsum(np.pad(z, ((1, 0), (1, 0))), axis=0), axis=1)
+    w = width
+    return (sums[w:, w:] - sums[:-w, w:] - sums[w:, :-w] + sums[:-w, :-w]) / w**2
+
+
+def fringe_density(image: np.ndarray) -> float:
+    """99th percentile of the local fringe rate (fringes per image width) in coherent areas."""
+    dx, dy = _neighbour_products(_phasor(image))
+    dx, dy = _box_mean(dx[:-1], 5), _box_mean(dy[:, :-1], 5)
+    coherent = (np.abs(dx) > 0.5) & (np.abs(dy) > 0.5)
+    rate = np.hypot(np.angle(dx), np.angle(dy))[coherent]
+    return float(np.quantile(rate, 0.99) * image.shape[0] / (2 * np.pi))
+
+
+def ramp_fringes(image: np.ndarray) -> float:
+    """Fringes across the image of the image-wide mean phase gradient (a planar ramp)."""
+    dx, dy = _neighbour_products(_phasor(image))
+    return float(np.hypot(np.angle(dx.mean()), np.angle(dy.mean())) * image.shape[0] / (2 * np.pi))
+
+
+def phase_jump_fraction(image: np.ndarray) -> float:
+    """Fraction of neighbour pairs whose phase differs by more than pi/2 (decorrelation)."""
+    dx, _ = _neighbour_products(_phasor(image))
+    return float((np.abs(np.angle(dx)) > np.pi / 2).mean())
+
+
+def _accuracy(values: list[float], threshold: float, truth: list[bool]) -> float:
+    return float(np.mean((np.array(values) > threshold) == np.array(truth)))
+
+
+# ------------------------------------------------------------ determinism
+
+
+def test_same_seed_gives_identical_samples_and_other_seed_differs() -> None:
+    first = list(generate_samples(10, seed=3, image_size=32))
+    again = list(generate_samples(10, seed=3, image_size=32))
+    other = list(generate_samples(10, seed=4, image_size=32))
+    assert [s.annotation for s in first] == [s.annotation for s in again]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(first, again, strict=True))
+    assert [s.annotation["caption"] for s in first] != [s.annotation["caption"] for s in other]
+    assert not any(np.array_equal(a.image, b.image) for a, b in zip(first, other, strict=True))
+
+
+def test_facts_do_not_depend_on_image_size() -> None:
+    small = [s.annotation for s in generate_samples(8, seed=5, image_size=32)]
+    large = [s.annotation for s in generate_samples(8, seed=5, image_size=128)]
+    for a, b in zip(small, large, strict=True):
+        a, b = dict(a), dict(b)
+        assert bool(a.pop("segmentation_mask")) == bool(b.pop("segmentation_mask"))
+        assert a == b
+
+
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        generate_samples(0)
+    with pytest.raises(ValueError, match="image_size"):
+        generate_samples(4, image_size=8)
+    with pytest.raises(ValueError, match="seed"):
+        generate_samples(4, seed=-1)
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        write_synthetic_dataset(tmp_path / "out", 0, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------ schema
+
+
+def test_annotations_follow_the_hephaestus_schema(annotations: list[dict]) -> None:
+    for ann in annotations:
+        assert json.loads(json.dumps(ann)) == ann  # plain JSON types only
+        assert isinstance(ann["uniqueID"], int)
+        assert re.fullmatch(r"\d{3}[AD]_\d{5}_\d{6}", ann["frameID"])
+        primary = datetime.strptime(ann["primary_date"], "%Y%m%d")
+        assert datetime.strptime(ann["secondary_date"], "%Y%m%d") > primary
+        for flag in FLAG_FIELDS:
+            assert ann[flag] in (0, 1), flag
+        assert ann["atmospheric_fringes"] in (0, 1, 2, 3)
+        deforming = ann["label"] == ["Deformation"]
+        assert deforming or ann["label"] == ["Non_Deformation"]
+        if deforming:
+            assert len(ann["activity_type"]) == 1 and ann["activity_type"][0] in ACTIVITY_TYPES
+            assert ann["intensity_level"][0] in INTENSITY_LEVELS
+            assert ann["phase"] in ("Unrest", "Rebound")
+        else:
+            assert ann["activity_type"] == [] and ann["intensity_level"] == ["None"]
+            assert ann["phase"] == "Rest"
+        assert isinstance(ann["confidence"], float) and 0 < ann["confidence"] <= 1
+        assert isinstance(ann["caption"], str) and ann["caption"]
+        assert ann["synthetic"] is True
+
+
+def test_segmentation_mask_outlines_the_deformation() -> None:
+    size = 64
+    for sample in generate_samples(40, seed=2, image_size=size):
+        ann = sample.annotation
+        if "Deformation" not in ann["label"]:
+            assert ann["segmentation_mask"] == []
+            continue
+        (polygon,) = ann["segmentation_mask"]
+        points = np.array(polygon).reshape(-1, 2)
+        assert len(polygon) % 2 == 0 and len(points) >= 3
+        assert points.min() >= 0 and points.max() <= size
+        width = np.ptp(points, axis=0)
+        assert (width > 2).all()  # a real area, not a point
+
+
+def test_frames_are_shared_by_several_dates(annotations: list[dict]) -> None:
+    dates_by_frame: dict[str, list[str]] = {}
+    for ann in annotations:
+        dates_by_frame.setdefault(ann["frameID"], []).append(ann["primary_date"])
+    assert len(dates_by_frame) >= len(annotations) // 10
+    for dates in dates_by_frame.values():
+        assert len(dates) >= 2 and len(set(dates)) == len(dates)
+    # a frame's activity varies over its dates
+    labels = {f: {a["label"][0] for a in annotations if a["frameID"] == f} for f in dates_by_frame}
+    assert sum(len(found) == 2 for found in labels.values()) > len(labels) / 2
+    assert len({ann["uniqueID"] for ann in annotations}) == len(annotations)
+
+
+def test_class_balance_and_mix_of_activity_types(annotations: list[dict]) -> None:
+    deforming = [a for a in annotations if "Deformation" in a["label"]]
+    assert 0.3 < len(deforming) / len(annotations) < 0.6
+    assert {a["activity_type"][0] for a in deforming} == set(ACTIVITY_TYPES)
+    assert {a["intensity_level"][0] for a in deforming} == set(INTENSITY_LEVELS)
+    for flag in ("orbital_fringes", "low_coherence", "atmospheric_fringes"):
+        assert 0.05 < np.mean([a[flag] > 0 for a in annotations]) < 0.8, flag
+
+
+# ------------------------------------------------------------ captions
+
+
+def test_captions_state_exactly_the_facts(annotations: list[dict]) -> None:
+    for ann in annotations:
+        caption, lower = ann["caption"], ann["caption"].lower()
+        denies = any(sentence in caption for sentence in NO_DEFORMATION_SENTENCES)
+        assert denies != ("Deformation" in ann["label"]), caption
+        assert "deformation" in lower, caption
+        for activity in ACTIVITY_TYPES:
+            assert (activity.lower() in lower) == (activity in ann["activity_type"]), caption
+        assert ("atmospher" in lower) == (ann["atmospheric_fringes"] > 0), caption
+        assert ("orbital" in lower) == bool(ann["orbital_fringes"]), caption
+        assert ("coherence" in lower) == bool(ann["low_coherence"]), caption
+
+
+def test_domain_fact_reader_reads_the_captions_right(annotations: list[dict]) -> None:
+    table = check_captions([ann["caption"] for ann in annotations], annotations)
+    summary = summarize_facts(table)
+    for key in ("deformation_accuracy", "activity_accuracy", "atmospheric_accuracy"):
+        assert summary[key] == 1.0, key
+
+
+def test_captions_are_simple_varied_sentences(annotations: list[dict]) -> None:
+    captions = [ann["caption"] for ann in annotations]
+    for caption in captions:
+        sentences = re.split(r"(?<=\.) ", caption)
+        assert 1 <= len(sentences) <= 3, caption
+        assert all(s[0].isupper() and s.endswith(".") for s in sentences), caption
+        assert "  " not in caption and " ." not in caption and " ," not in caption, caption
+    assert len(set(captions)) > 0.7 * len(captions)
+    denials = {s for s in NO_DEFORMATION_SENTENCES for c in captions if s in c}
+    assert denials == set(NO_DEFORMATION_SENTENCES)
+
+
+# ------------------------------------------------------------ the images show the facts
+
+
+def test_images_are_square_rgb() -> None:
+    (sample,) = generate_samples(1, seed=1, image_size=40)
+    assert sample.image.shape == (40, 40, 3) and sample.image.dtype == np.uint8
+
+
+def test_deformation_shows_as_dense_fringes(batch: list) -> None:
+    truth = ["Deformation" in s.annotation["label"] for s in batch]
+    density = [fringe_density(s.image) for s in batch]
+    assert 0.3 < np.mean(truth) < 0.7
+    assert _accuracy(density, 11.0, truth) > 0.9
+
+
+def test_orbital_ramp_and_low_coherence_are_visible(batch: list) -> None:
+    clean = [s for s in batch if "Deformation" not in s.annotation["label"]]
+    orbital = [bool(s.annotation["orbital_fringes"]) for s in clean]
+    low_coherence = [bool(s.annotation["low_coherence"]) for s in clean]
+    assert 0 < sum(orbital) < len(clean) and 0 < sum(low_coherence) < len(clean)
+    assert _accuracy([ramp_fringes(s.image) for s in clean], 1.0, orbital) > 0.9
+    assert _accuracy([phase_jump_fraction(s.image) for s in clean], 0.03, low_coherence) > 0.9
+
+
+# ------------------------------------------------------------ zips and command line
+
+
+def _read_zip(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_write_synthetic_dataset_writes_matching_zips(tmp_path: Path) -> None:
+    images_zip, annotations_zip = write_synthetic_dataset(
+        tmp_path, 6, seed=1, image_size=32, progress=False
+    )
+    assert (images_zip, annotations_zip) == (tmp_path / "images.zip", tmp_path / "annotations.zip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotations.zip", "images.zip"]
+    images, notes = _read_zip(images_zip), _read_zip(annotations_zip)
+    for entries in (images, notes):
+        assert b"SYNTHETIC" in entries.pop(SYNTHETIC_MARKER)
+    expected = list(generate_samples(6, seed=1, image_size=32))
+    stems = [str(s.annotation["uniqueID"]) for s in expected]
+    assert sorted(images) == sorted(f"images/{stem}.png" for stem in stems)
+    assert sorted(notes) == sorted(f"annotations/{stem}.json" for stem in stems)
+    for sample, stem in zip(expected, stems, strict=True):
+        decoded = np.asarray(Image.open(io.BytesIO(images[f"images/{stem}.png"])).convert("RGB"))
+        assert np.array_equal(decoded, sample.image)
+        assert json.loads(notes[f"annotations/{stem}.json"]) == sample.annotation
+
+
+def test_write_refuses_to_overwrite_and_is_byte_identical(tmp_path: Path) -> None:
+    paths = write_synthetic_dataset(tmp_path, 3, seed=2, image_size=32, progress=False)
+    before = [p.read_bytes() for p in paths]
+    with pytest.raises(FileExistsError, match="images.zip"):
+        write_synthetic_dataset(tmp_path, 3, seed=9, image_size=32, progress=False)
+    assert [p.read_bytes() for p in paths] == before
+    write_synthetic_dataset(tmp_path, 3, seed=2, image_size=32, progress=False, overwrite=True)
+    assert [p.read_bytes() for p in paths] == before
+    write_synthetic_dataset(tmp_path, 3, seed=5, image_size=32, progress=False, overwrite=True)
+    assert [p.read_bytes() for p in paths] != before
+
+
+def test_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "synthetic"
+    command = [sys.executable, "-m", "helpers.synthetic", "--n", "4", "--out", str(out)]
+    command += ["--size", "32", "--seed", "3"]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "SYNTHETIC" in done.stdout and str(out / "images.zip") in done.stdout
+    assert len(_read_zip(out / "annotations.zip")) == 5  # 4 annotations + the marker
+    refused = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "already exists" in refused.stderr
