@@ -1,0 +1,161 @@
+"""Batched captioning: a list of images, image files or a folder, in batches, with a progress bar.
+
+Works with any Hugging Face captioner whose processor takes ``images=`` and whose model has
+``generate(pixel_values=...)``: BLIP, GIT, and PEFT/LoRA-wrapped versions of them.
+Decoding settings come from the config (``num_beams``, ``max_new_tokens``,
+``repetition_penalty``, ``no_repeat_ngram_size``, ``length_penalty``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from helpers.config import CaptionConfig
+from helpers.device import DeviceChoice
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+ImageInput = Image.Image | str | Path
+
+
+def generation_kwargs(cfg: CaptionConfig) -> dict[str, Any]:
+    """The ``generate`` arguments of a config (beam-only ones only when beams are used)."""
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": cfg.max_new_tokens,
+        "num_beams": cfg.num_beams,
+        "repetition_penalty": cfg.repetition_penalty,
+        "no_repeat_ngram_size": cfg.no_repeat_ngram_size,
+        "do_sample": False,
+    }
+    if cfg.num_beams > 1:
+        kwargs.update(length_penalty=cfg.length_penalty, early_stopping=True)
+    return kwargs
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder`` (sorted); a clear error when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+def open_rgb(image: ImageInput) -> Image.Image:
+    """An RGB PIL image from a PIL image or a file; a clear error naming a bad file."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    try:
+        with Image.open(image) as opened:
+            return opened.convert("RGB")
+    except (OSError, UnidentifiedImageError) as error:
+        raise ValueError(f"cannot read image {image}: {error}") from error
+
+
+def _batches(items: Sequence[ImageInput], size: int) -> Iterator[Sequence[ImageInput]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _autocast(device: DeviceChoice) -> contextlib.AbstractContextManager:
+    if device.precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.device, dtype=device.dtype)
+
+
+@torch.no_grad()
+def caption_images(
+    model: torch.nn.Module,
+    processor: Any,
+    images: Sequence[ImageInput] | Path,
+    cfg: CaptionConfig,
+    device: DeviceChoice,
+    *,
+    batch_size: int | None = None,
+    progress: bool = True,
+) -> list[str]:
+    """Caption images (PIL images, files, or every image in a folder), ``batch_size`` at a time.
+
+    Images are opened lazily, one batch at a time, so a large folder does not fill memory.
+    The model is moved to ``device`` and put in eval mode.
+    """
+    if isinstance(images, (str, Path)):
+        images = list_images(Path(images))
+    batch_size = cfg.eval_batch_size if batch_size is None else batch_size
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    model.to(device.torch_device).eval()
+    kwargs = generation_kwargs(cfg)
+    captions: list[str] = []
+    bar = tqdm(total=len(images), desc="captioning", unit="img", disable=not progress)
+    for batch in _batches(images, batch_size):
+        inputs = processor(images=[open_rgb(item) for item in batch], return_tensors="pt")
+        pixel_values = inputs["pixel_values"].to(device.torch_device)
+        with _autocast(device):
+            tokens = model.generate(pixel_values=pixel_values, **kwargs)
+        captions += [
+            text.strip() for text in processor.batch_decode(tokens, skip_special_tokens=True)
+        ]
+        bar.update(len(batch))
+    bar.close()
+    return captions
+
+
+def caption_image(
+    model: torch.nn.Module,
+    processor: Any,
+    image: ImageInput,
+    cfg: CaptionConfig,
+    device: DeviceChoice,
+) -> str:
+    """Caption one image: the quick way to try a checkpoint."""
+    return caption_images(model, processor, [image], cfg, device, batch_size=1, progress=False)[0]
+
+
+@dataclass
+class FolderCaptions:
+    """Captions of a folder: a table of (image, caption) and the files that could not be read."""
+
+    table: pd.DataFrame
+    unreadable: list[tuple[Path, str]]
+
+
+def caption_folder(
+    folder: Path,
+    model: torch.nn.Module,
+    processor: Any,
+    cfg: CaptionConfig,
+    device: DeviceChoice,
+    out_csv: Path | None = None,
+) -> FolderCaptions:
+    """Caption every image of a folder; unreadable files are reported, not fatal.
+
+    With ``out_csv``, the table (columns ``image``, ``caption``) is also written there.
+    """
+    readable: list[Path] = []
+    unreadable: list[tuple[Path, str]] = []
+    for path in list_images(folder):
+        try:
+            with Image.open(path) as image:
+                image.load()
+            readable.append(path)
+        except (OSError, UnidentifiedImageError) as error:
+            unreadable.append((path, str(error)))
+    for path, reason in unreadable:
+        print(f"skipped {path.name}: {reason}")
+    captions = caption_images(model, processor, readable, cfg, device) if readable else []
+    table = pd.DataFrame({"image": [p.name for p in readable], "caption": captions})
+    if out_csv is not None:
+        Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out_csv, index=False)
+    return FolderCaptions(table, unreadable)
