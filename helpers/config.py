@@ -23,6 +23,7 @@ from typing import Any
 PROFILE_ENV_VAR = "CAPTION_PROFILE"
 PROFILES = ("full", "demo", "smoke")
 DEFAULT_PROFILE = "full"
+WORKSPACE_ENV_VAR = "CAPTION_WORKSPACE"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,6 +41,7 @@ class CaptionConfig:
     attn_implementation: str = "eager"  # "eager" (transformers' BLIP default) or "sdpa"
 
     # data
+    # data, outputs and checkpoints; load_config places them under the workspace (see workspace())
     data_dir: Path = PROJECT_ROOT / "Hephaestus_dataset"
     output_dir: Path = PROJECT_ROOT / "assets"
     run_dir: Path = PROJECT_ROOT / "runs" / "full"
@@ -88,16 +90,21 @@ class CaptionConfig:
         return self.profile != "full" or self.model_name.startswith("random:")
 
     def provenance(self, data_synthetic: bool) -> str:
-        """One line saying what produced a result; every figure and results file carries it."""
-        parts = [f"profile={self.profile}", f"model={self.model_name}"]
-        stand_ins = []
+        """One line saying what produced a result; every figure and results file carries it.
+
+        Anything made from synthetic data, a random-init model or a stand-in profile ends with
+        "not a Hephaestus result"."""
+        reasons = []
         if data_synthetic:
-            stand_ins.append("SYNTHETIC stand-in data")
+            reasons.append("SYNTHETIC stand-in data")
         if self.model_name.startswith("random:"):
-            stand_ins.append("model trained from random init")
-        if stand_ins:
-            parts.append(" + ".join(stand_ins) + ": not a Hephaestus result")
-        return " | ".join(parts)
+            reasons.append("model trained from random init")
+        if self.profile != "full" and not reasons:
+            reasons.append(f"stand-in profile {self.profile!r}")
+        verdict = (
+            " + ".join(reasons) + ": not a Hephaestus result" if reasons else "Hephaestus data"
+        )
+        return f"profile={self.profile} | model={self.model_name} | {verdict}"
 
     def with_overrides(self, **overrides: Any) -> CaptionConfig:
         """Return a copy with some fields changed; unknown names raise a clear error."""
@@ -144,7 +151,6 @@ _PROFILE_FIELDS: dict[str, dict[str, Any]] = {
         "model_name": "random:small",
         "image_size": 128,
         "max_caption_tokens": 48,
-        "run_dir": PROJECT_ROOT / "runs" / "demo",
         "synthetic_samples": 1000,
         "epochs": 6,
         "batch_size": 16,
@@ -160,7 +166,6 @@ _PROFILE_FIELDS: dict[str, dict[str, Any]] = {
         "model_name": "random:tiny",
         "image_size": 32,
         "max_caption_tokens": 32,
-        "run_dir": PROJECT_ROOT / "runs" / "smoke",
         "synthetic_samples": 48,
         "epochs": 2,
         "batch_size": 8,
@@ -186,22 +191,35 @@ def get_profile_name(name: str | None = None) -> str:
     return chosen
 
 
+def workspace() -> Path:
+    """The folder holding ``Hephaestus_dataset/``, ``assets/`` and ``runs/``: the project root,
+    or ``$CAPTION_WORKSPACE`` (the tests use it to run the notebooks in a scratch folder)."""
+    override = os.environ.get(WORKSPACE_ENV_VAR, "").strip()
+    return Path(override).expanduser().resolve() if override else PROJECT_ROOT
+
+
 def load_config(profile: str | None = None, **overrides: Any) -> CaptionConfig:
     """Build the config of a profile (argument, else ``$CAPTION_PROFILE``, else ``full``).
 
     Keyword arguments override single fields, e.g. ``load_config("demo", epochs=2)``.
+    ``full`` reads ``Hephaestus_dataset/``, writes ``assets/`` and checkpoints to ``runs/full/``.
     The stand-in profiles keep their synthetic data in ``Hephaestus_dataset/synthetic-<profile>/``
-    and write to ``assets/<profile>/``, so they never overwrite (or get mistaken for) real data
-    or results of a real run.
+    and write to ``assets/<profile>/`` and ``runs/<profile>/``, so they never overwrite (or get
+    mistaken for) real data or results of a real run.
     """
     name = get_profile_name(profile)
-    base = CaptionConfig(profile=name, **_PROFILE_FIELDS[name])
+    root = workspace()
+    data_dir = root / "Hephaestus_dataset"
+    output_dir = root / "assets"
     if name != "full":
-        base = replace(
-            base,
-            data_dir=PROJECT_ROOT / "Hephaestus_dataset" / f"synthetic-{name}",
-            output_dir=PROJECT_ROOT / "assets" / name,
-        )
+        data_dir, output_dir = data_dir / f"synthetic-{name}", output_dir / name
+    base = CaptionConfig(
+        profile=name,
+        data_dir=data_dir,
+        output_dir=output_dir,
+        run_dir=root / "runs" / name,
+        **_PROFILE_FIELDS[name],
+    )
     return base.with_overrides(**overrides)
 
 
@@ -209,7 +227,9 @@ __all__ = [
     "PROFILES",
     "PROFILE_ENV_VAR",
     "PROJECT_ROOT",
+    "WORKSPACE_ENV_VAR",
     "CaptionConfig",
     "get_profile_name",
     "load_config",
+    "workspace",
 ]

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.config import PROFILES, CaptionConfig, get_profile_name, load_config
+from helpers.config import PROFILES, PROJECT_ROOT, CaptionConfig, get_profile_name, load_config
 
 
 def test_full_is_the_default(monkeypatch):
@@ -83,4 +83,17 @@ def test_provenance_labels_stand_ins():
     assert "SYNTHETIC stand-in data" in demo and "not a Hephaestus result" in demo
     real = load_config("full").provenance(data_synthetic=False)
     assert "not a Hephaestus result" not in real
+    assert real.endswith("| Hephaestus data")
     assert "SYNTHETIC" in load_config("full").provenance(data_synthetic=True)
+    tuned = load_config("demo", model_name="runs/demo/best").provenance(data_synthetic=False)
+    assert "stand-in profile 'demo': not a Hephaestus result" in tuned
+
+
+def test_workspace_moves_data_outputs_and_runs(monkeypatch, tmp_path):
+    monkeypatch.setenv("CAPTION_WORKSPACE", str(tmp_path))
+    cfg = load_config("smoke")
+    assert cfg.data_dir == tmp_path / "Hephaestus_dataset" / "synthetic-smoke"
+    assert cfg.output_dir == tmp_path / "assets" / "smoke"
+    assert cfg.run_dir == tmp_path / "runs" / "smoke"
+    monkeypatch.delenv("CAPTION_WORKSPACE")
+    assert load_config("full").data_dir == PROJECT_ROOT / "Hephaestus_dataset"
