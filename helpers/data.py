@@ -402,11 +402,19 @@ class CaptionCollator:
 
     Returns ``pixel_values``, ``input_ids``, ``attention_mask`` and ``labels`` (the input ids with
     padding positions set to -100 so the loss ignores them).
+
+    ``decoder_start_token_id``: BLIP's ``generate`` starts every caption from its ``[DEC]`` token,
+    but its tokenizer begins sequences with ``[CLS]`` and its ``forward`` does not swap them; pass
+    the model's start id (``modeling.decoder_start_token_id``) so training sees what generation
+    sees. None (GIT and other models) leaves the ids as tokenized.
     """
 
-    def __init__(self, processor: Any, max_length: int) -> None:
+    def __init__(
+        self, processor: Any, max_length: int, decoder_start_token_id: int | None = None
+    ) -> None:
         self.processor = processor
         self.max_length = max_length
+        self.decoder_start_token_id = decoder_start_token_id
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         text_args = {"padding": "longest", "truncation": True, "max_length": self.max_length}
@@ -418,6 +426,8 @@ class CaptionCollator:
             images = [item["image"] for item in items]
             enc = self.processor(images=images, text=captions, return_tensors="pt", **text_args)
             pixel_values = enc["pixel_values"]
+        if self.decoder_start_token_id is not None:
+            enc["input_ids"][:, 0] = self.decoder_start_token_id
         labels = enc["input_ids"].clone()
         labels[enc["attention_mask"] == 0] = -100
         return {
@@ -503,8 +513,8 @@ def _announce_synthetic(data_dir: Path, generated: bool, count: int) -> None:
         f"{why} (made by helpers.synthetic)\n"
         f"in {data_dir}.\n"
         "Results on it say nothing about real InSAR interferograms.\n"
-        "For real data, put the real images.zip and annotations.zip in that folder\n"
-        f"(see {DATASET_README})."
+        "For real data: put the real images.zip and annotations.zip in Hephaestus_dataset/\n"
+        f"and use the full profile (see {DATASET_README})."
     )
     lines = message.splitlines()
     width = max(map(len, lines))

@@ -157,3 +157,55 @@ def plot_examples(
         axes[row, 1].text(0, 1, text, va="top", ha="left", fontsize=9, family="monospace")
         axes[row, 1].axis("off")
     return _finish(fig, "Captions before and after fine-tuning", provenance, out_path)
+
+
+def plot_image_grid(
+    images: Sequence[Image.Image | Path],
+    captions: Sequence[str],
+    out_path: Path,
+    provenance: str,
+    title: str = "Example interferograms and their captions",
+    columns: int = 3,
+    wrap: int = 44,
+    max_lines: int = 7,
+) -> Figure:
+    """A grid of images, each above its caption (wrapped, cut after ``max_lines`` lines)."""
+    if not images or len(images) != len(captions):
+        raise ValueError("the grid needs the same non-zero number of images and captions")
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 5.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions, strict=False):
+        picture = Image.open(image) if isinstance(image, (str, Path)) else image
+        ax.imshow(picture.convert("RGB"))
+        ax.text(
+            0, -0.03, textwrap.fill(caption, wrap), transform=ax.transAxes, va="top", fontsize=8
+        )
+    return _finish(fig, title, provenance, out_path)
+
+
+def plot_dataset_overview(table: pd.DataFrame, out_path: Path, provenance: str) -> Figure:
+    """Caption length, deformation balance and activity types per split (``records_table``)."""
+    needed = {"split", "caption_words", "deformation", "activity_type"}
+    if table.empty or needed - set(table.columns):
+        raise ValueError(
+            f"the overview needs a non-empty records table with columns {sorted(needed)}"
+        )
+    fig, (words_ax, label_ax, activity_ax) = plt.subplots(1, 3, figsize=(15, 4.5))
+    words_ax.hist(table["caption_words"], bins=20, color="tab:blue")
+    words_ax.set_xlabel("words per caption")
+    words_ax.set_ylabel("records")
+    words_ax.set_title("Caption length")
+    balance = pd.crosstab(table["split"], table["deformation"]).rename(
+        columns={True: "deformation", False: "no deformation"}
+    )
+    balance = balance.reindex([s for s in ("train", "val", "test", "unused") if s in balance.index])
+    balance.plot.bar(ax=label_ax, rot=0)
+    label_ax.set_title("Deformation vs none, per split")
+    label_ax.set_ylabel("records")
+    activities = table.loc[table["deformation"], "activity_type"].value_counts()
+    activity_ax.barh(activities.index, activities.to_numpy(), color="tab:orange")
+    activity_ax.set_title("Activity type (deformation records)")
+    activity_ax.set_xlabel("records")
+    return _finish(fig, "Dataset overview", provenance, out_path)

@@ -308,6 +308,12 @@ def test_dataset_and_collator_make_a_training_batch(tmp_path: Path, blip_process
     for key, value in batch.items():
         assert torch.allclose(pre[key].float(), value.float()), key
 
+    started = CaptionCollator(blip_processor, max_length=8, decoder_start_token_id=30522)(items)
+    assert (started["input_ids"][:, 0] == 30522).all()
+    assert (started["labels"][:, 0] == 30522).all()
+    assert torch.equal(started["input_ids"][:, 1:], batch["input_ids"][:, 1:])
+    assert torch.equal(started["labels"][padding], batch["labels"][padding])
+
 
 # --- prepare_dataset -----------------------------------------------------------------------------
 
