@@ -1,0 +1,263 @@
+"""Resumable checkpoints (``run_dir/last``) and model exports (``run_dir/best``, ``run_dir/final``).
+
+A checkpoint holds what a rerun needs to continue exactly where training stopped: the trainable
+weights (every weight in a full fine-tune, only the adapters with LoRA), the optimizer, the
+scheduler, each process's random states (python, numpy, torch) and the training state (epochs
+done, history, best validation loss, patience counter). It is written to a temporary folder in
+``run_dir`` and then renamed into place, so a write that dies midway leaves the previous checkpoint
+intact. A checkpoint only holds what training changes: resume with the same base model.
+
+An export is a Hugging Face folder (``save_pretrained``, safetensors) with the processor, which
+``from_pretrained`` and ``helpers.modeling.load_captioner`` load like any Hub model. With LoRA the
+folder holds the merged model (adapters folded in, no peft needed) and the adapters themselves in
+``<export>/adapter`` (``helpers.modeling.load_lora`` attaches them to the base model).
+
+``write_history``/``read_history`` handle ``run_dir/history.csv``, one row per epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import random
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from peft import PeftModel, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+
+CHECKPOINT_DIR = "last"
+WEIGHTS_FILE = "trainable.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+SCHEDULER_FILE = "scheduler.pt"
+STATE_FILE = "state.json"  # written last: a folder without it is incomplete
+ADAPTER_DIR = "adapter"
+# history.csv, one row per epoch
+HISTORY_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "learning_rate",
+    "seconds",
+    "samples_per_second",
+)
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands; saved as JSON in every checkpoint."""
+
+    model_name: str
+    epochs_done: int = 0
+    best_val_loss: float | None = None
+    best_epoch: int | None = None
+    epochs_without_improvement: int = 0
+    stopped_early: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def trainable_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters that train (all of them, or only LoRA adapters), on the CPU."""
+    return {
+        name: param.detach().cpu().contiguous()
+        for name, param in model.named_parameters()
+        if param.requires_grad
+    }
+
+
+def load_trainable_state(
+    model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: Path
+) -> None:
+    """Copy saved trainable parameters into ``model``; the names must match exactly."""
+    expected = {name for name, param in model.named_parameters() if param.requires_grad}
+    missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+    if missing or unexpected:
+        raise ValueError(
+            f"{source}: the saved weights do not fit this model's trainable parameters "
+            f"(missing: {missing[:3]}, unexpected: {unexpected[:3]}). It was written for another "
+            "model or setup (LoRA or not, frozen vision encoder or not): use another run_dir."
+        )
+    model.load_state_dict(tensors, strict=False)
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's random states, in types that ``torch.load(weights_only=True)`` accepts."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (kind, keys.tolist(), pos, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if hasattr(torch, "xpu") and torch.xpu.is_available():
+        state["xpu"] = torch.xpu.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what ``rng_state`` captured."""
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "xpu" in state and hasattr(torch, "xpu") and torch.xpu.is_available():
+        torch.xpu.set_rng_state_all(state["xpu"])
+
+
+def save_checkpoint(
+    accelerator: Accelerator,
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: TrainingState,
+) -> Path:
+    """Write ``run_dir/last`` atomically; every process calls this (each saves its RNG state)."""
+    final = run_dir / CHECKPOINT_DIR
+    tmp = run_dir / f".{CHECKPOINT_DIR}.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a write that died
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    torch.save(rng_state(), tmp / f"rng_state_{accelerator.process_index}.pt")
+    if accelerator.is_main_process:
+        save_file(trainable_state_dict(model), tmp / WEIGHTS_FILE)
+        torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+        torch.save(scheduler.state_dict(), tmp / SCHEDULER_FILE)
+        (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        publish(tmp, final)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def find_checkpoint(run_dir: Path) -> Path | None:
+    """The complete checkpoint in ``run_dir``, if any (also the one a crash left in the
+    moment between the two renames of ``publish``)."""
+    final = run_dir / CHECKPOINT_DIR
+    for folder in (final, _backup(final)):
+        if (folder / STATE_FILE).is_file():
+            return folder
+    return None
+
+
+def load_checkpoint(
+    accelerator: Accelerator,
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+) -> TrainingState | None:
+    """Restore weights, optimizer, scheduler and random states; None when there is nothing."""
+    folder = find_checkpoint(run_dir)
+    if folder is None:
+        return None
+    state = TrainingState(**json.loads((folder / STATE_FILE).read_text()))
+    load_trainable_state(model, load_file(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE)
+    optimizer.load_state_dict(_load(folder / OPTIMIZER_FILE))
+    scheduler.load_state_dict(_load(folder / SCHEDULER_FILE))
+    rng_file = folder / f"rng_state_{accelerator.process_index}.pt"
+    set_rng_state(_load(rng_file if rng_file.is_file() else folder / "rng_state_0.pt"))
+    return state
+
+
+def export_model(model: torch.nn.Module, processor: Any, out_dir: Path) -> Path:
+    """Save a loadable model folder (see the module docstring), atomically."""
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if isinstance(model, PeftModel):
+        model.save_pretrained(tmp / ADAPTER_DIR)
+        copy.deepcopy(model).merge_and_unload().save_pretrained(tmp)
+    else:
+        model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    publish(tmp, out_dir)
+    return out_dir
+
+
+def restore_export(model: torch.nn.Module, export_dir: Path) -> None:
+    """Load the trained weights of an ``export_model`` folder back into the live ``model``."""
+    if isinstance(model, PeftModel):
+        adapter = load_file(export_dir / ADAPTER_DIR / "adapter_model.safetensors")
+        set_peft_model_state_dict(model, adapter)
+        return
+    saved = load_file(export_dir / "model.safetensors")
+    missing, unexpected = model.load_state_dict(saved, strict=False)
+    trainable = {name for name, param in model.named_parameters() if param.requires_grad}
+    if unexpected or trainable & set(missing):  # tied copies may be absent; nothing else
+        raise ValueError(f"{export_dir}: the export does not fit this model.")
+
+
+def copy_export(source: Path, out_dir: Path) -> Path:
+    """Copy an export folder atomically (used for ``final`` = ``best``)."""
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    publish(tmp, out_dir)
+    return out_dir
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Move the finished folder ``tmp`` to ``final``, replacing it: rename the old one aside,
+    rename the new one in, then delete the old one."""
+    backup = _backup(final)
+    shutil.rmtree(backup, ignore_errors=True)
+    if final.exists():
+        os.replace(final, backup)
+    os.replace(tmp, final)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def write_history(path: Path, history: list[dict[str, float]]) -> None:
+    """Write the per-epoch history as CSV (replacing the file in one step)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(history)
+    tmp.replace(path)
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    """Read ``history.csv`` back (numbers as floats, epoch as int)."""
+    with Path(path).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in rows]
+
+
+def _backup(folder: Path) -> Path:
+    return folder.with_name(f".{folder.name}.old")
+
+
+def _load(path: Path) -> Any:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+__all__ = [
+    "HISTORY_COLUMNS",
+    "TrainingState",
+    "copy_export",
+    "export_model",
+    "find_checkpoint",
+    "load_checkpoint",
+    "load_trainable_state",
+    "publish",
+    "read_history",
+    "restore_export",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+    "trainable_state_dict",
+    "write_history",
+]

@@ -1,0 +1,94 @@
+"""Fine-tune from the command line: data + model + ``helpers.training.train``.
+
+    uv run python -m helpers.train --profile smoke
+    uv run accelerate launch -m helpers.train --profile full --lora --epochs 3
+    uv run accelerate launch --multi_gpu --num_processes 2 -m helpers.train --profile demo
+
+The profile (``--profile``, else ``$CAPTION_PROFILE``, else ``full``) sets everything; the flags
+override single settings. LoRA runs default to ``<run_dir>-lora`` so they never resume a full
+fine-tune. Rerunning the same command resumes from the last checkpoint.
+
+Several processes on CPUs only: ``accelerate launch --cpu --num_processes N`` starts a single
+process (accelerate needs mpirun for several CPU processes); ``--multi_gpu --num_processes N``
+with ``CAPTION_DEVICE=cpu`` starts N processes that talk over gloo.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from helpers.config import PROFILES, CaptionConfig, load_config
+from helpers.data import CaptionCollator, CaptionDataset, prepare_dataset
+from helpers.modeling import apply_lora, load_captioner
+from helpers.training import TrainResult, make_accelerator, train
+
+# flag -> config field, for the plain overrides
+OVERRIDES = {
+    "--model-name": ("model_name", str),
+    "--epochs": ("epochs", int),
+    "--batch-size": ("batch_size", int),
+    "--gradient-accumulation-steps": ("gradient_accumulation_steps", int),
+    "--learning-rate": ("learning_rate", float),
+    "--precision": ("precision", str),
+    "--device": ("device", str),
+    "--seed": ("seed", int),
+    "--data-dir": ("data_dir", Path),
+    "--run-dir": ("run_dir", Path),
+}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="helpers.train", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--profile", choices=PROFILES, help="config profile (default: $CAPTION_PROFILE or full)"
+    )
+    parser.add_argument(
+        "--lora", action="store_true", help="train LoRA adapters instead of all weights"
+    )
+    parser.add_argument("--freeze-vision-encoder", action="store_true", default=None)
+    parser.add_argument("--gradient-checkpointing", action="store_true", default=None)
+    for flag, (field, kind) in OVERRIDES.items():
+        parser.add_argument(flag, type=kind, dest=field, help=f"override cfg.{field}")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> CaptionConfig:
+    """The profile's config with the flags' overrides; LoRA runs get ``<run_dir>-lora``."""
+    fields = [field for field, _ in OVERRIDES.values()]
+    fields += ["freeze_vision_encoder", "gradient_checkpointing"]
+    overrides = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    cfg = load_config(args.profile, **overrides)
+    if args.lora and args.run_dir is None:
+        cfg = cfg.with_overrides(run_dir=cfg.run_dir.with_name(f"{cfg.run_dir.name}-lora"))
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> TrainResult:
+    args = parse_args(argv)
+    cfg = config_from_args(args)
+    accelerator, _ = make_accelerator(cfg)
+    with accelerator.main_process_first():  # one process unzips and downloads, the rest reuse
+        data = prepare_dataset(cfg, progress=accelerator.is_main_process)
+        captioner = load_captioner(cfg)
+    accelerator.print(f"Model: {captioner.source}")
+    model = apply_lora(captioner.model, cfg) if args.lora else captioner.model
+    result = train(
+        cfg,
+        model,
+        captioner.processor,
+        CaptionDataset(data.train, captioner.processor),
+        CaptionDataset(data.val, captioner.processor),
+        CaptionCollator(captioner.processor, cfg.max_caption_tokens),
+        run_dir=cfg.run_dir,
+    )
+    accelerator.print(
+        f"Best epoch {result.best_epoch} (val loss {result.best_val_loss:.4f}); "
+        f"model for inference: {result.final_dir}; history: {result.history_path}"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()

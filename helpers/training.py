@@ -1,0 +1,362 @@
+"""The training loop: one explicit loop on ``accelerate.Accelerator``, full fine-tune or LoRA.
+
+Like Hugging Face's ``run_*_no_trainer.py`` examples: Accelerate places the model, runs mixed
+precision, accumulates gradients and, under ``accelerate launch`` or ``notebook_launcher``, splits
+the batches over several processes (DDP) without code changes. ``cfg.batch_size`` is per process.
+``train`` creates its ``Accelerator`` itself, as ``accelerate.notebook_launcher(fn, args,
+num_processes=N)`` requires (no Accelerator may exist in the kernel before that call).
+
+What a run leaves in ``run_dir``::
+
+    config.json    the config the run used
+    history.csv    per epoch: epoch, train_loss, val_loss, learning_rate, seconds,
+                   samples_per_second
+    last/          resumable checkpoint, rewritten each epoch (helpers.checkpointing)
+    best/          export of the epoch with the lowest validation loss
+    final/         what to use afterwards: the best epoch again, once training has ended
+
+Rerunning ``train`` with the same ``run_dir`` resumes from ``last/`` and gives the same weights and
+losses as a run that never stopped. When training ends, the model passed in holds the best epoch's
+weights (with LoRA: the best adapters, still unmerged; ``final/`` holds the merged model).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sized
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from helpers.checkpointing import (
+    TrainingState,
+    copy_export,
+    export_model,
+    load_checkpoint,
+    restore_export,
+    save_checkpoint,
+    write_history,
+)
+from helpers.config import CaptionConfig
+from helpers.device import DeviceChoice, choose_device
+from helpers.modeling import describe_model, enable_gradient_checkpointing, freeze_vision_encoder
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stopped before the weights were touched."""
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` did; the folders are inside ``run_dir``."""
+
+    run_dir: Path
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_val_loss: float
+    stopped_early: bool
+    resumed_from_epoch: int  # epochs already done when this call started (0: fresh run)
+
+    @property
+    def best_dir(self) -> Path:
+        return self.run_dir / "best"
+
+    @property
+    def final_dir(self) -> Path:
+        return self.run_dir / "final"
+
+    @property
+    def history_path(self) -> Path:
+        return self.run_dir / "history.csv"
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A shuffle that depends only on ``seed + epoch``, so a resumed run sees the same batches.
+    Accelerate calls ``set_epoch`` through its data loader wrappers."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices, none on biases and LayerNorm weights (1-D)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
+def make_accelerator(cfg: CaptionConfig) -> tuple[Accelerator, DeviceChoice]:
+    """The Accelerator for ``cfg``'s device and precision, and that choice with its reasons.
+
+    Processes share one accelerate state, so code that runs before ``train`` (data preparation,
+    downloads under ``main_process_first``) may call this too and gets the same setup."""
+    choice = choose_device(cfg.device, cfg.precision)
+    accelerator = Accelerator(
+        cpu=choice.device == "cpu",
+        mixed_precision=choice.mixed_precision,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+    )
+    return accelerator, choice
+
+
+def train(
+    cfg: CaptionConfig,
+    model: torch.nn.Module,
+    processor: Any,
+    train_dataset: Dataset,
+    val_dataset: Dataset,
+    collate_fn: Callable[[list], dict[str, torch.Tensor]],
+    *,
+    run_dir: str | Path | None = None,
+) -> TrainResult:
+    """Train ``model`` (a plain model or a LoRA ``PeftModel``) and return what happened.
+
+    Each batch from ``collate_fn`` must hold the model's inputs and ``labels``. Settings come
+    from ``cfg``; ``run_dir`` defaults to ``cfg.run_dir``.
+    """
+    run_dir = Path(run_dir or cfg.run_dir)
+    for name, data in (("train_dataset", train_dataset), ("val_dataset", val_dataset)):
+        if not isinstance(data, Sized) or len(data) == 0:
+            raise ValueError(f"train(): {name} is empty; it needs at least one sample.")
+    if cfg.epochs < 1:
+        raise ValueError(f"train(): epochs={cfg.epochs}; it needs at least 1.")
+    accelerator, choice = make_accelerator(cfg)
+    accelerator.print(f"{choice.summary()}; processes: {accelerator.num_processes}")
+    set_seed(cfg.seed)
+    if cfg.freeze_vision_encoder:
+        freeze_vision_encoder(model)
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    accelerator.print(describe_model(model))
+
+    train_loader = DataLoader(
+        train_dataset,
+        batch_size=cfg.batch_size,
+        sampler=EpochShuffleSampler(len(train_dataset), cfg.seed),
+        collate_fn=collate_fn,
+        num_workers=cfg.num_workers,
+    )
+    val_loader = DataLoader(
+        val_dataset,
+        batch_size=cfg.eval_batch_size,
+        collate_fn=collate_fn,
+        num_workers=cfg.num_workers,
+    )
+    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
+    model, optimizer, train_loader, val_loader = accelerator.prepare(
+        model, optimizer, train_loader, val_loader
+    )
+    updates = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps) * cfg.epochs
+    scheduler = get_scheduler(
+        "linear",
+        optimizer=optimizer,
+        num_warmup_steps=int(cfg.warmup_ratio * updates),
+        num_training_steps=updates,
+    )
+    raw_model = accelerator.unwrap_model(model)
+
+    state = load_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler)
+    if state is None:
+        state = TrainingState(model_name=cfg.model_name)
+        if accelerator.is_main_process:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    else:
+        _check_resumable(state, cfg, run_dir)
+        accelerator.print(
+            f"Resuming from {run_dir / 'last'}: {state.epochs_done} of {cfg.epochs} epochs done."
+        )
+    resumed_from = state.epochs_done
+
+    for epoch in range(state.epochs_done, cfg.epochs):
+        if state.stopped_early:
+            break
+        advice = _nan_advice(cfg, state, run_dir)
+        start = time.perf_counter()
+        train_loss = _train_one_epoch(
+            cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, advice
+        )
+        seconds = time.perf_counter() - start
+        val_loss = evaluate(accelerator, model, val_loader, desc=f"epoch {epoch + 1} val")
+        if not math.isfinite(val_loss):
+            raise NonFiniteLossError(
+                f"The validation loss became {val_loss} at epoch {epoch + 1}; {advice}"
+            )
+        state.history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "learning_rate": scheduler.get_last_lr()[0],
+                "seconds": round(seconds, 3),
+                "samples_per_second": round(len(train_dataset) / seconds, 3),
+            }
+        )
+        state.epochs_done = epoch + 1
+        _track_best(cfg, accelerator, raw_model, processor, state, val_loss, run_dir)
+        if accelerator.is_main_process:
+            write_history(run_dir / "history.csv", state.history)
+        save_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler, state)
+        accelerator.print(
+            f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, val loss "
+            f"{val_loss:.4f}, {seconds:.1f} s"
+            + (" (best so far)" if state.best_epoch == epoch + 1 else "")
+        )
+        if state.stopped_early:
+            accelerator.print(
+                f"Early stopping: no improvement for {state.epochs_without_improvement} epochs "
+                f"(best: epoch {state.best_epoch}, val loss {state.best_val_loss:.4f})."
+            )
+
+    restore_export(raw_model, run_dir / "best")
+    if accelerator.is_main_process:
+        copy_export(run_dir / "best", run_dir / "final")
+    accelerator.wait_for_everyone()
+    model.eval()
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # undo the mixed-precision wrapper
+    accelerator.free_memory()
+    return TrainResult(
+        run_dir=run_dir,
+        history=state.history,
+        best_epoch=state.best_epoch,
+        best_val_loss=state.best_val_loss,
+        stopped_early=state.stopped_early,
+        resumed_from_epoch=resumed_from,
+    )
+
+
+def _train_one_epoch(
+    cfg: CaptionConfig,
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    loader: DataLoader,
+    epoch: int,
+    advice: str,
+) -> float:
+    """One pass over the training data; returns the mean loss over all processes."""
+    model.train()
+    loader.set_epoch(epoch)
+    losses = []
+    bar = tqdm(
+        loader,
+        desc=f"epoch {epoch + 1}/{cfg.epochs} train",
+        disable=not accelerator.is_local_main_process,
+        leave=False,
+    )
+    for step, batch in enumerate(bar):
+        with accelerator.accumulate(model):
+            loss = model(**batch).loss
+            mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
+            if not math.isfinite(mean_loss):
+                raise NonFiniteLossError(
+                    f"The loss became {mean_loss} at epoch {epoch + 1}, training step "
+                    f"{step + 1}; {advice}"
+                )
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
+                scheduler.step()
+            optimizer.zero_grad()
+        losses.append(mean_loss)
+        bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+    return sum(losses) / len(losses)
+
+
+def evaluate(
+    accelerator: Accelerator, model: torch.nn.Module, loader: DataLoader, desc: str = "val"
+) -> float:
+    """Mean loss per sample over ``loader`` (all processes), in eval mode without gradients."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in tqdm(
+            loader, desc=desc, disable=not accelerator.is_local_main_process, leave=False
+        ):
+            loss = model(**batch).loss.detach().float()
+            size = batch["labels"].shape[0]
+            # one value per sample, so gather_for_metrics can drop the samples that
+            # even_batches repeated to give every process a full last batch
+            per_sample = accelerator.gather_for_metrics(loss.repeat(size))
+            total += per_sample.sum().item()
+            count += per_sample.numel()
+    return total / count
+
+
+def _track_best(
+    cfg: CaptionConfig,
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    processor: Any,
+    state: TrainingState,
+    val_loss: float,
+    run_dir: Path,
+) -> None:
+    """Export ``best/`` when the validation loss improved; update the early-stopping counter."""
+    if state.best_val_loss is None or val_loss < state.best_val_loss:
+        state.best_val_loss, state.best_epoch = val_loss, state.epochs_done
+        state.epochs_without_improvement = 0
+        if accelerator.is_main_process:
+            export_model(model, processor, run_dir / "best")
+        accelerator.wait_for_everyone()
+    else:
+        state.epochs_without_improvement += 1
+    patience = cfg.early_stopping_patience
+    state.stopped_early = bool(patience) and state.epochs_without_improvement >= patience
+
+
+def _check_resumable(state: TrainingState, cfg: CaptionConfig, run_dir: Path) -> None:
+    if state.model_name != cfg.model_name:
+        raise ValueError(
+            f"{run_dir / 'last'} continues a run of {state.model_name!r}, not {cfg.model_name!r}: "
+            "use another run_dir for a new run."
+        )
+
+
+def _nan_advice(cfg: CaptionConfig, state: TrainingState, run_dir: Path) -> str:
+    """What a NaN/inf loss message says after the where: what was kept, what to try."""
+    kept = (
+        f"the checkpoint after epoch {state.epochs_done} in {run_dir / 'last'} is intact"
+        if state.epochs_done
+        else "no checkpoint was written yet"
+    )
+    return (
+        f"training stopped and {kept}. Try a lower learning_rate (now {cfg.learning_rate}), "
+        f"precision='fp32' (now {cfg.precision!r}) or a smaller max_grad_norm (now "
+        f"{cfg.max_grad_norm}), then rerun."
+    )
+
+
+__all__ = [
+    "EpochShuffleSampler",
+    "NonFiniteLossError",
+    "TrainResult",
+    "evaluate",
+    "make_accelerator",
+    "parameter_groups",
+    "train",
+]
