@@ -47,6 +47,7 @@ HISTORY_COLUMNS = (
     "learning_rate",
     "seconds",
     "samples_per_second",
+    "peak_memory_mb",
 )
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import resource
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,3 +144,20 @@ def choose_device(device: str = "auto", precision: str = "auto") -> DeviceChoice
     ipex = maybe_load_ipex() if name == "xpu" else False
     prec, precision_reason = pick_precision(name, precision)
     return DeviceChoice(name, prec, device_reason, precision_reason, ipex)
+
+
+def reset_peak_memory(device: str) -> None:
+    """Start a new peak-memory measurement on a GPU (the CPU's peak cannot be reset)."""
+    if device in ("cuda", "xpu"):
+        getattr(torch, device).reset_peak_memory_stats()
+
+
+def peak_memory_mb(device: str) -> float:
+    """Peak memory in MiB: allocated device memory since the last reset on CUDA/XPU, the current
+    allocation on MPS, and on the CPU the process's peak resident memory since it started."""
+    if device in ("cuda", "xpu"):
+        return getattr(torch, device).max_memory_allocated() / 2**20
+    if device == "mps":
+        return torch.mps.current_allocated_memory() / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10

@@ -235,6 +235,16 @@ def merge_lora(model: PeftModel) -> PreTrainedModel:
     return model.merge_and_unload()
 
 
+def decoder_start_token_id(model: torch.nn.Module) -> int | None:
+    """The token BLIP's ``generate`` starts captions from (``[DEC]``), for ``CaptionCollator``;
+    None for other families (GIT starts from its tokenizer's own ``[CLS]``)."""
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    config = base.config
+    if getattr(config, "model_type", None) == "blip":
+        return config.text_config.bos_token_id
+    return None
+
+
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     """``(trainable, total)``; shared (tied) tensors count once."""
     params = list(model.parameters())
@@ -254,6 +264,7 @@ def describe_model(model: torch.nn.Module) -> str:
 __all__ = [
     "STAND_INS",
     "Captioner",
+    "decoder_start_token_id",
     "ModelUnavailableError",
     "apply_lora",
     "build_offline_processor",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from helpers.config import PROFILES, CaptionConfig, load_config
 from helpers.data import CaptionCollator, CaptionDataset, prepare_dataset
-from helpers.modeling import apply_lora, load_captioner
+from helpers.modeling import apply_lora, decoder_start_token_id, load_captioner
 from helpers.training import TrainResult, make_accelerator, train
 
 # flag -> config field, for the plain overrides
@@ -80,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> TrainResult:
         captioner.processor,
         CaptionDataset(data.train, captioner.processor),
         CaptionDataset(data.val, captioner.processor),
-        CaptionCollator(captioner.processor, cfg.max_caption_tokens),
+        CaptionCollator(
+            captioner.processor, cfg.max_caption_tokens, decoder_start_token_id(captioner.model)
+        ),
         run_dir=cfg.run_dir,
     )
     accelerator.print(

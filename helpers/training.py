@@ -10,7 +10,9 @@ What a run leaves in ``run_dir``::
 
     config.json    the config the run used
     history.csv    per epoch: epoch, train_loss, val_loss, learning_rate, seconds,
-                   samples_per_second
+                   samples_per_second, peak_memory_mb (device memory on GPUs; on the CPU the
+                   process's peak resident memory so far)
+    summary.json   when training ends: parameters trained, device, precision, best epoch
     last/          resumable checkpoint, rewritten each epoch (helpers.checkpointing)
     best/          export of the epoch with the lowest validation loss
     final/         what to use afterwards: the best epoch again, once training has ended
@@ -47,8 +49,13 @@ from helpers.checkpointing import (
     write_history,
 )
 from helpers.config import CaptionConfig
-from helpers.device import DeviceChoice, choose_device
-from helpers.modeling import describe_model, enable_gradient_checkpointing, freeze_vision_encoder
+from helpers.device import DeviceChoice, choose_device, peak_memory_mb, reset_peak_memory
+from helpers.modeling import (
+    count_parameters,
+    describe_model,
+    enable_gradient_checkpointing,
+    freeze_vision_encoder,
+)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -193,6 +200,7 @@ def train(
         if state.stopped_early:
             break
         advice = _nan_advice(cfg, state, run_dir)
+        reset_peak_memory(choice.device)
         start = time.perf_counter()
         train_loss = _train_one_epoch(
             cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, advice
@@ -211,6 +219,7 @@ def train(
                 "learning_rate": scheduler.get_last_lr()[0],
                 "seconds": round(seconds, 3),
                 "samples_per_second": round(len(train_dataset) / seconds, 3),
+                "peak_memory_mb": round(peak_memory_mb(choice.device), 1),
             }
         )
         state.epochs_done = epoch + 1
@@ -232,6 +241,7 @@ def train(
     restore_export(raw_model, run_dir / "best")
     if accelerator.is_main_process:
         copy_export(run_dir / "best", run_dir / "final")
+        _write_summary(run_dir, raw_model, choice, state)
     accelerator.wait_for_everyone()
     model.eval()
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # undo the mixed-precision wrapper
@@ -327,6 +337,24 @@ def _track_best(
         state.epochs_without_improvement += 1
     patience = cfg.early_stopping_patience
     state.stopped_early = bool(patience) and state.epochs_without_improvement >= patience
+
+
+def _write_summary(
+    run_dir: Path, model: torch.nn.Module, choice: DeviceChoice, state: TrainingState
+) -> None:
+    """``summary.json``: what the run trained, where, and its best epoch (for comparisons)."""
+    trainable, total = count_parameters(model)
+    summary = {
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "device": choice.device,
+        "precision": choice.precision,
+        "epochs_done": state.epochs_done,
+        "best_epoch": state.best_epoch,
+        "best_val_loss": state.best_val_loss,
+        "stopped_early": state.stopped_early,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
 def _check_resumable(state: TrainingState, cfg: CaptionConfig, run_dir: Path) -> None:
