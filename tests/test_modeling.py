@@ -22,12 +22,15 @@ from transformers import (
 )
 
 from helpers.config import load_config
+from helpers.device import DeviceChoice
+from helpers.inference import caption_images
 from helpers.modeling import (
     ModelUnavailableError,
     apply_lora,
     build_offline_processor,
     build_stand_in,
     count_parameters,
+    decoder_start_token_id,
     describe_model,
     enable_gradient_checkpointing,
     freeze_vision_encoder,
@@ -139,6 +142,13 @@ def test_generate_starts_from_dec_and_stops_at_sep(tiny):
     assert out.tolist() == [[30522, 102]] * 2
 
 
+def test_decoder_start_token_is_blips_dec_also_under_lora(tiny):
+    cfg, _, _ = tiny
+    model = build_stand_in("random:tiny", SIZE, seed=cfg.seed)
+    assert decoder_start_token_id(model) == 30522
+    assert decoder_start_token_id(apply_lora(model, cfg)) == 30522
+
+
 def test_stand_ins_are_deterministic_by_seed_and_follow_image_size():
     a, b = build_stand_in("random:tiny", 48, seed=7), build_stand_in("random:tiny", 48, seed=7)
     c = build_stand_in("random:tiny", 48, seed=8)
@@ -239,8 +249,13 @@ def test_git_family_loads_from_a_folder_and_supports_the_options(tmp_path):
     cfg = load_config("smoke", model_name=str(tmp_path))
     captioner = load_captioner(cfg)
     assert captioner.family == "git" and type(captioner.model) is GitForCausalLM
+    assert decoder_start_token_id(captioner.model) is None  # GIT keeps its tokenizer's start
     loss = captioner.model(**fixed_batch(captioner.processor)).loss
     assert torch.isfinite(loss)
+    device = DeviceChoice("cpu", "fp32", "test", "test")
+    images = [Image.new("RGB", (40, 40), color) for color in ("red", "blue", "green")]
+    captions = caption_images(captioner.model, captioner.processor, images, cfg, device)
+    assert len(captions) == 3 and all(isinstance(c, str) for c in captions)
     image_encoder = sum(p.numel() for p in captioner.model.git.image_encoder.parameters())
     assert freeze_vision_encoder(captioner.model) == image_encoder
     assert count_parameters(apply_lora(captioner.model, cfg))[0] == 1024  # query+value, 1 layer
@@ -275,6 +290,8 @@ def test_offline_mode_without_cache_raises_a_clear_error(tmp_path, monkeypatch):
 UNREACHABLE_HUB = """
 import time
 from helpers.config import load_config
+from helpers.device import DeviceChoice
+from helpers.inference import caption_images
 from helpers.modeling import ModelUnavailableError, load_captioner
 start = time.perf_counter()
 try:
