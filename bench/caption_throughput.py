@@ -62,8 +62,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     def batched() -> list[str]:
         return caption_images(
-            captioner.model, captioner.processor, images, cfg, device,
-            batch_size=args.batch_size, progress=False,
+            captioner.model,
+            captioner.processor,
+            images,
+            cfg,
+            device,
+            batch_size=args.batch_size,
+            progress=False,
         )
 
     batched()  # warm-up (allocator, kernels)
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
         "model": cfg.model_name,
         "note": "random-init model and synthetic images: a speed measurement only",
         "device": device.summary(),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
         "images": args.images,
         "batch_size": args.batch_size,

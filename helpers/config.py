@@ -38,7 +38,9 @@ class CaptionConfig:
     model_name: str = "Salesforce/blip-image-captioning-large"
     image_size: int = 384
     max_caption_tokens: int = 64
-    attn_implementation: str = "eager"  # "eager" (transformers' BLIP default) or "sdpa"
+    # "eager" (transformers' BLIP default) or "sdpa": fused attention in BLIP's vision encoder
+    # (helpers.attention.use_sdpa; no output_attentions there), see docs/PERFORMANCE.md
+    attn_implementation: str = "eager"
 
     # data
     # data, outputs and checkpoints; load_config places them under the workspace (see workspace())

@@ -40,6 +40,7 @@ from transformers import (
     PreTrainedModel,
 )
 
+from helpers.attention import use_sdpa
 from helpers.config import CaptionConfig
 
 STAND_IN_PREFIX = "random:"
@@ -114,7 +115,10 @@ def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) 
     common = dict(options, trust_remote_code=False)
     weights = dict(common, use_safetensors=True, attn_implementation=cfg.attn_implementation)
     if config.model_type == "blip":
+        weights["attn_implementation"] = _blip_attn(cfg.attn_implementation)
         model = BlipForConditionalGeneration.from_pretrained(name, **weights)
+        if cfg.attn_implementation == "sdpa":
+            use_sdpa(model)
         return Captioner(model, BlipProcessor.from_pretrained(name, **common), "blip", source)
     if config.model_type == "git":
         model = AutoModelForCausalLM.from_pretrained(name, **weights)
@@ -183,7 +187,17 @@ def build_stand_in(
     config = stand_in_config(name, image_size)
     with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
         torch.manual_seed(seed)
-        return BlipForConditionalGeneration._from_config(config, attn_implementation=attn)
+        model = BlipForConditionalGeneration._from_config(
+            config, attn_implementation=_blip_attn(attn)
+        )
+    if attn == "sdpa":
+        use_sdpa(model)
+    return model
+
+
+def _blip_attn(attn: str) -> str:
+    """transformers' BLIP refuses "sdpa": load it eager, then ``use_sdpa`` patches it in."""
+    return "eager" if attn == "sdpa" else attn
 
 
 def freeze_vision_encoder(model: PreTrainedModel) -> int:

@@ -44,6 +44,12 @@ def _finish(fig: Figure, title: str, provenance: str, out_path: Path) -> Figure:
     return fig
 
 
+def _wrapped(text: str, width: int, max_lines: int) -> str:
+    """``text`` wrapped to ``width`` columns, cut to ``max_lines`` lines ("..." marks a cut)."""
+    short = textwrap.shorten(text or "(empty)", width * max_lines, placeholder=" ...")
+    return textwrap.fill(short, width)
+
+
 def plot_loss_curves(history: pd.DataFrame | Path, out_path: Path, provenance: str) -> Figure:
     """``loss_vs_epoch.png``: train and validation loss per epoch, best epoch marked."""
     frame = pd.read_csv(history) if isinstance(history, (str, Path)) else history
@@ -61,7 +67,7 @@ def plot_loss_curves(history: pd.DataFrame | Path, out_path: Path, provenance: s
         f"best: epoch {int(best['epoch'])}\nval {best['val_loss']:.3f}",
         (best["epoch"], best["val_loss"]),
         textcoords="offset points",
-        xytext=(8, 12),
+        xytext=(-70 if best["epoch"] == frame["epoch"].max() else 8, 14),
         fontsize=9,
     )
     ax.set_xlabel("epoch")
@@ -136,13 +142,15 @@ def plot_examples(
     after: Sequence[str],
     out_path: Path,
     provenance: str,
-    wrap: int = 48,
+    wrap: int = 72,
+    max_lines: int = 4,
 ) -> Figure:
-    """Side-by-side examples: the image, its reference, the caption before and after."""
+    """Side-by-side examples: the image, its reference, the caption before and after
+    (each caption wrapped and cut after ``max_lines`` lines)."""
     count = len(images)
     if not count or not (count == len(references) == len(before) == len(after)):
         raise ValueError("examples need the same non-zero number of images and captions")
-    fig, axes = plt.subplots(count, 2, figsize=(11, 3.2 * count), width_ratios=(1, 2.6))
+    fig, axes = plt.subplots(count, 2, figsize=(12, 3.6 * count), width_ratios=(1, 3.2))
     axes = np.atleast_2d(axes)
     for row, (image, ref, old, new) in enumerate(
         zip(images, references, before, after, strict=True)
@@ -150,8 +158,8 @@ def plot_examples(
         picture = Image.open(image) if isinstance(image, (str, Path)) else image
         axes[row, 0].imshow(picture.convert("RGB"))
         axes[row, 0].axis("off")
-        text = "\n\n".join(
-            f"{label}:\n{textwrap.fill(caption or '(empty)', wrap)}"
+        text = "\n".join(
+            f"{label}:\n{_wrapped(caption, wrap, max_lines)}"
             for label, caption in (("Reference", ref), ("Before", old), ("After", new))
         )
         axes[row, 1].text(0, 1, text, va="top", ha="left", fontsize=9, family="monospace")

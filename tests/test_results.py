@@ -6,6 +6,7 @@ BERTScore is faked here (the real model is tested in test_metrics.py) and Java i
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -147,6 +148,15 @@ def test_summary_nan_becomes_null(built, tmp_path):
     summary = {**built.summary, "metrics": {"cider": float("nan")}}
     path = write_summary(summary, tmp_path / "m.json")
     assert json.loads(path.read_text())["metrics"] == {"cider": None}
+
+
+def test_result_files_follow_the_umask_not_mkstemps_private_mode(built, tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_results(built.table, tmp_path / "results.csv")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_writes_are_atomic(built, tmp_path, monkeypatch):
