@@ -103,11 +103,11 @@ class LoadReport:
                     print(f"  {item}")
 
 
-class _Invalid(Exception):
+class InvalidRecord(Exception):
     """An annotation that cannot become a Record (reason, detail)."""
 
 
-def _id_sort_key(unique_id: str) -> tuple[int, int, str]:
+def id_sort_key(unique_id: str) -> tuple[int, int, str]:
     """Numeric ids in numeric order, then the others alphabetically."""
     return (0, int(unique_id), "") if unique_id.isdigit() else (1, 0, unique_id)
 
@@ -127,8 +127,8 @@ def load_records(*roots: Path, progress: bool = False) -> LoadReport:
     if missing:
         raise DatasetError(f"Data folder(s) not found: {', '.join(missing)}")
     report = LoadReport(records=[])
-    images = _files_by_stem(roots, IMAGE_SUFFIXES, report.skipped)
-    annotations = _files_by_stem(roots, {".json"}, report.skipped)
+    images = files_by_stem(roots, IMAGE_SUFFIXES, report.skipped)
+    annotations = files_by_stem(roots, {".json"}, report.skipped)
     for files, others, reason in (
         (images, annotations, "image without annotation"),
         (annotations, images, "annotation without image"),
@@ -136,14 +136,14 @@ def load_records(*roots: Path, progress: bool = False) -> LoadReport:
         report.skipped += [SkippedItem(files[s], reason) for s in files.keys() - others.keys()]
 
     candidates = []
-    for stem in sorted(images.keys() & annotations.keys(), key=_id_sort_key):
+    for stem in sorted(images.keys() & annotations.keys(), key=id_sort_key):
         try:
-            candidates.append(_parse_record(stem, images[stem], annotations[stem], report.warnings))
-        except _Invalid as err:
+            candidates.append(parse_record(stem, images[stem], annotations[stem], report.warnings))
+        except InvalidRecord as err:
             report.skipped.append(SkippedItem(annotations[stem], *err.args))
     paths = [record.image_path for record in candidates]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        checks = pool.map(_image_problem, paths)
+        checks = pool.map(image_problem, paths)
         problems = list(tqdm(checks, total=len(paths), desc="check images", disable=not progress))
     for record, problem in zip(candidates, problems, strict=True):
         if problem:
@@ -161,10 +161,11 @@ def load_records(*roots: Path, progress: bool = False) -> LoadReport:
     return report
 
 
-def _files_by_stem(
+def files_by_stem(
     roots: Sequence[Path], suffixes: Iterable[str], skipped: list[SkippedItem]
 ) -> dict[str, Path]:
-    """First file per stem (sorted path order); later ones are reported as duplicates."""
+    """Files with these suffixes under ``roots`` by stem: the first one per stem (sorted path
+    order); later ones are reported in ``skipped`` as duplicates."""
     found: dict[str, Path] = {}
     for root in roots:
         for path in sorted(Path(root).rglob("*")):
@@ -184,26 +185,27 @@ def _files_by_stem(
     return found
 
 
-def _parse_record(stem: str, image_path: Path, json_path: Path, warn: list[str]) -> Record:
+def parse_record(stem: str, image_path: Path, json_path: Path, warn: list[str]) -> Record:
+    """A ``Record`` from one annotation file; raises ``InvalidRecord`` (reason, detail)."""
     try:
         raw = json_path.read_bytes()
     except OSError as err:
-        raise _Invalid("unreadable annotation", str(err)) from err
+        raise InvalidRecord("unreadable annotation", str(err)) from err
     if not raw.strip():
-        raise _Invalid("annotation file is empty")
+        raise InvalidRecord("annotation file is empty")
     try:
         data = json.loads(raw)
     except ValueError as err:
-        raise _Invalid("invalid JSON", str(err)) from err
+        raise InvalidRecord("invalid JSON", str(err)) from err
     if not isinstance(data, dict):
-        raise _Invalid("annotation is not a JSON object", f"got {type(data).__name__}")
+        raise InvalidRecord("annotation is not a JSON object", f"got {type(data).__name__}")
     caption = data.get("caption")
     if caption is None:
-        raise _Invalid("missing caption")
+        raise InvalidRecord("missing caption")
     if not isinstance(caption, str):
-        raise _Invalid("caption is not a string", f"got {type(caption).__name__}")
+        raise InvalidRecord("caption is not a string", f"got {type(caption).__name__}")
     if not caption.strip():
-        raise _Invalid("empty caption")
+        raise InvalidRecord("empty caption")
     if str(data.get("uniqueID", stem)) != stem:
         warn.append(f"{json_path}: uniqueID {data['uniqueID']!r} differs from the file name")
     frame_id = data.get("frameID")
@@ -217,9 +219,9 @@ def _parse_record(stem: str, image_path: Path, json_path: Path, warn: list[str])
         caption=normalize_caption(caption),
         label=_string_tuple(data, "label"),
         activity_type=_string_tuple(data, "activity_type"),
-        atmospheric_fringes=_int_field(data, "atmospheric_fringes"),
-        orbital_fringes=_int_field(data, "orbital_fringes"),
-        low_coherence=_int_field(data, "low_coherence"),
+        atmospheric_fringes=int_field(data, "atmospheric_fringes"),
+        orbital_fringes=int_field(data, "orbital_fringes"),
+        low_coherence=int_field(data, "low_coherence"),
         primary_date=str(data.get("primary_date") or ""),
         secondary_date=str(data.get("secondary_date") or ""),
         synthetic=data.get("synthetic") is True,
@@ -236,10 +238,10 @@ def _string_tuple(data: dict[str, Any], key: str) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise _Invalid(f"wrong type for {key}", f"expected a list of strings, got {value!r}")
+    raise InvalidRecord(f"wrong type for {key}", f"expected a list of strings, got {value!r}")
 
 
-def _int_field(data: dict[str, Any], key: str) -> int:
+def int_field(data: dict[str, Any], key: str) -> int:
     """An integer flag (missing = 0; integral floats and digit strings are tolerated)."""
     value = data.get(key)
     if value is None:
@@ -248,10 +250,10 @@ def _int_field(data: dict[str, Any], key: str) -> int:
         return int(value)
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
-    raise _Invalid(f"wrong type for {key}", f"expected an integer, got {value!r}")
+    raise InvalidRecord(f"wrong type for {key}", f"expected an integer, got {value!r}")
 
 
-def _image_problem(path: Path) -> tuple[str, ...] | None:
+def image_problem(path: Path) -> tuple[str, ...] | None:
     """``None`` when the image decodes completely, else (reason, detail)."""
     try:
         if path.stat().st_size == 0:
@@ -271,7 +273,7 @@ def unique_captions(records: Iterable[Record]) -> list[Record]:
     """
     seen: set[str] = set()
     kept = []
-    for record in sorted(records, key=lambda r: _id_sort_key(r.unique_id)):
+    for record in sorted(records, key=lambda r: id_sort_key(r.unique_id)):
         key = normalize_caption(record.caption).casefold()
         if key not in seen:
             seen.add(key)
@@ -326,7 +328,7 @@ def split_by_frame(
     val, train = _take_frames(frames, sizes, val_fraction * total, keep=1)
 
     def ids(chosen: list[str]) -> list[str]:
-        return sorted((i for frame in chosen for i in groups[frame]), key=_id_sort_key)
+        return sorted((i for frame in chosen for i in groups[frame]), key=id_sort_key)
 
     return Split(train=ids(train), val=ids(val), test=ids(test))
 

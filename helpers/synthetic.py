@@ -458,14 +458,15 @@ def _readme(n: int, seed: int, image_size: int) -> str:
     )
 
 
-def _write_entry(archive: zipfile.ZipFile, name: str, data: bytes | str, compress: int) -> None:
+def write_zip_entry(archive: zipfile.ZipFile, name: str, data: bytes | str, compress: int) -> None:
+    """Add an entry with a fixed timestamp, so the same content gives byte-identical zips."""
     info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
     info.compress_type = compress
     info.external_attr = 0o644 << 16
     archive.writestr(info, data)
 
 
-def _temp_path(target: Path) -> Path:
+def temp_path(target: Path) -> Path:
     """A temporary name next to `target` (same file system, so the final rename is atomic)."""
     return target.with_name(f".{target.name}.{os.getpid()}.tmp")
 
@@ -493,7 +494,7 @@ def write_synthetic_dataset(
             )
     samples = generate_samples(n, seed, image_size)  # checks the arguments before any writing
     out_dir.mkdir(parents=True, exist_ok=True)
-    temps = [_temp_path(target) for target in targets]
+    temps = [temp_path(target) for target in targets]
     readme = _readme(n, seed, image_size)
     try:
         with (
@@ -501,14 +502,14 @@ def write_synthetic_dataset(
             zipfile.ZipFile(temps[1], "w") as annotations,
         ):
             for archive in (images, annotations):
-                _write_entry(archive, SYNTHETIC_MARKER, readme, zipfile.ZIP_DEFLATED)
+                write_zip_entry(archive, SYNTHETIC_MARKER, readme, zipfile.ZIP_DEFLATED)
             for sample in tqdm(samples, total=n, desc="synthetic InSAR", disable=not progress):
                 stem = sample.annotation["uniqueID"]
-                _write_entry(
+                write_zip_entry(
                     images, f"images/{stem}.png", png_bytes(sample.image), zipfile.ZIP_STORED
                 )
                 text = json.dumps(sample.annotation)
-                _write_entry(annotations, f"annotations/{stem}.json", text, zipfile.ZIP_DEFLATED)
+                write_zip_entry(annotations, f"annotations/{stem}.json", text, zipfile.ZIP_DEFLATED)
         for temp, target in zip(temps, targets, strict=True):
             os.replace(temp, target)
     finally:
