@@ -55,16 +55,20 @@ def main() -> dict:
     before = json.loads((assets / "metrics_before_training.json").read_text())
     after = json.loads((assets / "metrics_after_training.json").read_text())
     history = (workspace / "runs" / "demo" / "history.csv").read_text().splitlines()
+    training = json.loads((workspace / "runs" / "demo" / "summary.json").read_text())
     report = {
         "what": "demo profile, notebooks 01-04; small BLIP trained from random init on SYNTHETIC "
         "stand-in data: not a Hephaestus result",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
         f"{torch.get_num_threads()}",
+        "load": f"1-minute load average at the end: {os.getloadavg()[0]:.1f}",
         "seconds_per_notebook": seconds,
         "total_minutes": round(sum(seconds.values()) / 60, 2),
         "test_images": after["num_samples"],
         "before": {"metrics": before["metrics"], "domain": before["domain"]},
         "after": {"metrics": after["metrics"], "domain": after["domain"]},
+        "val_loss_before_training": training["initial_val_loss"],
+        "best_val_loss": training["best_val_loss"],
         "history_csv": history,
         "workspace": "temporary" if args.workspace is None else "given",
     }

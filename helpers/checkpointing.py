@@ -57,6 +57,7 @@ class TrainingState:
 
     model_name: str
     epochs_done: int = 0
+    initial_val_loss: float | None = None  # before any training: the loss the run starts from
     best_val_loss: float | None = None
     best_epoch: int | None = None
     epochs_without_improvement: int = 0

@@ -12,7 +12,8 @@ What a run leaves in ``run_dir``::
     history.csv    per epoch: epoch, train_loss, val_loss, learning_rate, seconds,
                    samples_per_second, peak_memory_mb (device memory on GPUs; on the CPU the
                    process's peak resident memory so far)
-    summary.json   when training ends: parameters trained, device, precision, best epoch
+    summary.json   when training ends: parameters trained, device, precision, validation loss
+                   before training, best epoch
     last/          resumable checkpoint, rewritten each epoch (helpers.checkpointing)
     best/          export of the epoch with the lowest validation loss
     final/         what to use afterwards: the best epoch again, once training has ended
@@ -185,7 +186,9 @@ def train(
 
     state = load_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler)
     if state is None:
-        state = TrainingState(model_name=cfg.model_name)
+        initial = evaluate(accelerator, model, val_loader, desc="val before training")
+        accelerator.print(f"validation loss before training: {initial:.4f}")
+        state = TrainingState(model_name=cfg.model_name, initial_val_loss=initial)
         if accelerator.is_main_process:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
@@ -350,6 +353,7 @@ def _write_summary(
         "device": choice.device,
         "precision": choice.precision,
         "epochs_done": state.epochs_done,
+        "initial_val_loss": state.initial_val_loss,
         "best_epoch": state.best_epoch,
         "best_val_loss": state.best_val_loss,
         "stopped_early": state.stopped_early,

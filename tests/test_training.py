@@ -146,7 +146,13 @@ def test_train_writes_history_checkpoint_and_reloadable_exports(tmp_path, capsys
     assert json.loads((result.run_dir / "config.json").read_text())["epochs"] == 2
     state = json.loads((find_checkpoint(result.run_dir) / "state.json").read_text())
     assert state["epochs_done"] == 2 and state["best_epoch"] == result.best_epoch
-    assert "Resuming" not in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Resuming" not in printed
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert f"validation loss before training: {summary['initial_val_loss']:.4f}" in printed
+    # the untrained model starts near chance (ln of the vocabulary) and training improves on it
+    assert summary["initial_val_loss"] > result.best_val_loss == summary["best_val_loss"]
+    assert summary["trainable_parameters"] == summary["total_parameters"] > 0
 
     # final/ (= the best epoch) reloads like a Hub model and matches the returned model
     reloaded = load_captioner(cfg.with_overrides(model_name=str(result.final_dir)))
@@ -214,11 +220,12 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
     model = build_stand_in("random:tiny", IMAGE_SIZE, seed=cfg.seed)
     processor = build_offline_processor(IMAGE_SIZE)
     calls_per_epoch = 2 + 1  # 8 training samples in batches of 4, then 4 validation samples
+    calls_before_training = 1  # the validation loss of the untrained model
     calls = []
 
     def nan_from_epoch_2(module, args, kwargs, output):
         calls.append(1)
-        if len(calls) > calls_per_epoch:
+        if len(calls) > calls_before_training + calls_per_epoch:
             output.loss = output.loss * float("nan")
         return output
 
