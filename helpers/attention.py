@@ -23,7 +23,8 @@ from transformers.models.blip.modeling_blip import BlipAttention
 
 
 class SdpaBlipAttention(BlipAttention):
-    """``BlipAttention`` computed by ``scaled_dot_product_attention``; returns ``(output, None)``."""
+    """``BlipAttention`` computed by ``scaled_dot_product_attention``; returns
+    ``(output, None)``: the fused kernel gives no attention probabilities."""
 
     def forward(self, hidden_states: torch.Tensor, **kwargs) -> tuple[torch.Tensor, None]:
         batch, length, width = hidden_states.shape

@@ -1,0 +1,278 @@
+"""Benchmark: one BLIP training step with each speed/memory lever, side by side in one run.
+
+    uv run python bench/train_step.py                       # BLIP-large architecture, 384 px
+    uv run python bench/train_step.py --image-size 224 --batch-size 1 --steps 2
+    uv run python bench/train_step.py --quick               # random:tiny, 32 px: seconds
+
+Rows: the baseline (the seeds' recipe: fp32, eager attention, full fine-tune with AdamW) and the
+levers alone and combined: SDPA attention (helpers.attention), bf16 autocast, gradient
+checkpointing, a frozen vision encoder, LoRA. Every row trains a freshly built model (random
+weights, same seed) on the same synthetic batch for the same number of steps, so the fp32 rows
+with the same trainable parameters (baseline, sdpa, ckpt) must end at the same loss. Each row
+runs in its own forked process, so peak memory (device memory on GPUs, the process's peak
+resident memory on the CPU) does not leak between rows. Two captioning rows compare
+``caption_images`` batched vs one at a time. Speed does not depend on the weights, so random
+weights are fine for timing; compare ratios within a run, not absolute figures across runs.
+Prints a table and writes JSON and a markdown table to ``results/`` next to this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import platform
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from helpers.config import CaptionConfig
+from helpers.device import DeviceChoice, choose_device, cpu_supports_bf16, peak_memory_mb
+from helpers.inference import caption_images
+from helpers.modeling import (
+    apply_lora,
+    build_offline_processor,
+    count_parameters,
+    enable_gradient_checkpointing,
+    freeze_vision_encoder,
+    load_captioner,
+)
+from helpers.synthetic import generate_samples
+from helpers.training import parameter_groups
+
+# row name -> levers; "sdpa", "bf16", "ckpt" (gradient checkpointing), "frozen", "lora"
+ROWS: dict[str, tuple[str, ...]] = {
+    "baseline": (),
+    "sdpa": ("sdpa",),
+    "bf16": ("bf16",),
+    "ckpt": ("ckpt",),
+    "frozen": ("frozen",),
+    "lora": ("lora",),
+    "sdpa+bf16": ("sdpa", "bf16"),
+    "frozen+sdpa+bf16": ("frozen", "sdpa", "bf16"),
+    "lora+bf16+ckpt+sdpa": ("lora", "bf16", "ckpt", "sdpa"),
+}
+# levers that change neither the numbers (beyond rounding) nor what trains: same loss as baseline
+EXACT_LEVERS = {"sdpa", "ckpt"}
+LOSS_RTOL = 1e-3
+DEFAULTS = {"model": "random:blip-large", "image_size": 384, "batch_size": 2, "steps": 3}
+QUICK = {"model": "random:tiny", "image_size": 32, "batch_size": 2, "steps": 2}
+
+
+def _sync(device: DeviceChoice) -> None:
+    if device.device in ("cuda", "xpu"):
+        getattr(torch, device.device).synchronize()
+
+
+def make_batch(args: argparse.Namespace, device: DeviceChoice) -> dict[str, torch.Tensor]:
+    """The same synthetic batch in every row: images and captions padded to ``caption_tokens``."""
+    samples = list(generate_samples(args.batch_size, seed=0, image_size=args.image_size))
+    encoded = build_offline_processor(args.image_size)(
+        images=[Image.fromarray(sample.image) for sample in samples],
+        text=[sample.annotation["caption"] for sample in samples],
+        padding="max_length",
+        max_length=args.caption_tokens,
+        truncation=True,
+        return_tensors="pt",
+    )
+    labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
+    return {k: v.to(device.torch_device) for k, v in {**encoded, "labels": labels}.items()}
+
+
+def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
+    """Build the model with ``levers``, train ``warmup + steps`` identical steps, measure."""
+    cfg = CaptionConfig(
+        model_name=args.model,
+        image_size=args.image_size,
+        attn_implementation="sdpa" if "sdpa" in levers else "eager",
+    )
+    device = choose_device(args.device, "bf16" if "bf16" in levers else "fp32")
+    model = load_captioner(cfg).model
+    if "frozen" in levers:
+        freeze_vision_encoder(model)
+    if "lora" in levers:
+        model = apply_lora(model, cfg)
+    if "ckpt" in levers:
+        enable_gradient_checkpointing(model)
+    model.to(device.torch_device).train()
+    batch = make_batch(args, device)
+    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    torch.manual_seed(cfg.seed)  # LoRA dropout draws the same masks in every LoRA row
+    seconds, losses = [], []
+    for _ in range(args.warmup + args.steps):
+        start = time.perf_counter()
+        with torch.autocast(device.device, dtype=torch.bfloat16, enabled="bf16" in levers):
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+        _sync(device)
+        seconds.append(time.perf_counter() - start)
+    step_s = statistics.median(seconds[args.warmup :])
+    return {
+        "samples_per_s": args.batch_size / step_s,
+        "step_s": step_s,
+        "peak_memory_mb": peak_memory_mb(device.device),
+        "final_loss": losses[-1],
+        "trainable_parameters": count_parameters(model)[0],
+        "device": device.summary(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def caption_row(args: argparse.Namespace) -> dict:
+    """images/s of ``caption_images`` one at a time vs batched (fp32, eager, cfg decoding)."""
+    cfg = CaptionConfig(model_name=args.model, image_size=args.image_size)
+    device = choose_device(args.device, "fp32")
+    captioner = load_captioner(cfg)
+    images = [
+        Image.fromarray(sample.image)
+        for sample in generate_samples(args.caption_images, seed=1, image_size=args.image_size)
+    ]
+
+    def timed(batch_size: int, items: list[Image.Image]) -> tuple[float, list[str]]:
+        start = time.perf_counter()
+        captions = caption_images(
+            captioner.model,
+            captioner.processor,
+            items,
+            cfg,
+            device,
+            batch_size=batch_size,
+            progress=False,
+        )
+        return len(items) / (time.perf_counter() - start), captions
+
+    timed(1, images[:1])  # warm-up
+    single, single_captions = timed(1, images)
+    batched, batched_captions = timed(args.caption_batch, images)
+    return {
+        "one_at_a_time_images_per_s": single,
+        "batched_images_per_s": batched,
+        "speedup": batched / single,
+        "same_captions": single_captions == batched_captions,
+        "decoding": {"num_beams": cfg.num_beams, "max_new_tokens": cfg.max_new_tokens},
+    }
+
+
+def in_fresh_process(fn, *fn_args) -> dict:
+    """Run ``fn`` in a new forked process (its own peak memory); an error becomes a result."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        try:
+            return pool.submit(fn, *fn_args).result()
+        except Exception as error:  # e.g. out of memory: report the row, keep the others
+            return {"error": f"{type(error).__name__}: {error}"}
+
+
+def compare(rows: dict[str, dict]) -> None:
+    """Add ratios to the baseline and, for exact levers, whether the loss matches it."""
+    base = rows.get("baseline", {})
+    for name, row in rows.items():
+        if "error" in row or "error" in base:
+            continue
+        row["speedup"] = row["samples_per_s"] / base["samples_per_s"]
+        row["memory_ratio"] = row["peak_memory_mb"] / base["peak_memory_mb"]
+        if set(ROWS[name]) <= EXACT_LEVERS:
+            row["loss_matches_baseline"] = math.isclose(
+                row["final_loss"], base["final_loss"], rel_tol=LOSS_RTOL
+            )
+
+
+def markdown_table(rows: dict[str, dict]) -> str:
+    lines = [
+        "| row | samples/s | x baseline | peak MiB | % of baseline | trainable | loss after "
+        "all steps | = baseline |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, row in rows.items():
+        if "error" in row:
+            lines.append(f"| {name} | {row['error']} |" + " |" * 6)
+            continue
+        match = {True: "yes", False: "NO"}.get(row.get("loss_matches_baseline"), "n/a")
+        lines.append(
+            f"| {name} | {row['samples_per_s']:.3f} | {row.get('speedup', math.nan):.2f} | "
+            f"{row['peak_memory_mb']:,.0f} | {100 * row.get('memory_ratio', math.nan):.0f}% | "
+            f"{row['trainable_parameters']:,} | {row['final_loss']:.5f} | {match} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help=f"default {DEFAULTS['model']} ({QUICK['model']} quick)")
+    parser.add_argument("--image-size", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--steps", type=int, help="timed steps per row (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps before them")
+    parser.add_argument("--caption-tokens", type=int, default=32)
+    parser.add_argument("--caption-images", type=int, default=4)
+    parser.add_argument("--caption-batch", type=int, default=4)
+    parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset of rows")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="random:tiny, 32 px, 2 steps")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args(argv)
+    for key, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    unknown = set(args.rows.split(",")) - set(ROWS)
+    if unknown or "baseline" not in args.rows.split(","):
+        parser.error(f"--rows must include baseline and name only: {', '.join(ROWS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run every row in its own process and write the report. The parent runs no torch ops
+    before forking (a forked child must not inherit a started thread pool)."""
+    args = parse_args(argv)
+    rows = {}
+    for name in args.rows.split(","):
+        print(f"row {name} ...", flush=True)
+        rows[name] = in_fresh_process(train_row, args, ROWS[name])
+        print(json.dumps(rows[name]), flush=True)
+    compare(rows)
+    captioning = in_fresh_process(caption_row, args)
+    report = {
+        "benchmark": "train_step",
+        "model": args.model,
+        "note": "random-init weights and synthetic images: a speed and memory measurement only",
+        "device": next((r["device"] for r in rows.values() if "device" in r), args.device),
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        "cpu_has_native_bf16": cpu_supports_bf16(),
+        "torch": torch.__version__,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "caption_tokens": args.caption_tokens,
+        "warmup_steps": args.warmup,
+        "timed_steps": args.steps,
+        "peak_memory": "device max_memory_allocated on GPUs; peak RSS of the row's process on CPU",
+        "rows": {name: {"levers": list(ROWS[name]), **row} for name, row in rows.items()},
+        "captioning": {"images": args.caption_images, "batch_size": args.caption_batch}
+        | captioning,
+    }
+    table = markdown_table(rows)
+    print(table)
+    if "error" not in captioning:
+        print(
+            f"captioning: one at a time {captioning['one_at_a_time_images_per_s']:.3f} images/s, "
+            f"batched ({args.caption_batch}) {captioning['batched_images_per_s']:.3f} images/s: "
+            f"{captioning['speedup']:.2f}x; identical captions: {captioning['same_captions']}"
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"train_step_{args.model.replace(':', '-')}_{args.image_size}px"
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(f"{report['device']}\n\n{table}\n")
+    print(f"wrote {args.out / stem}.json and .md")
+    return report
+
+
+if __name__ == "__main__":
+    main()

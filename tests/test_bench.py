@@ -1,0 +1,43 @@
+"""bench/train_step.py in quick mode (random:tiny, 32 px, 2 timed steps), as a script."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = ["baseline", "sdpa", "ckpt", "bf16", "lora+bf16+ckpt+sdpa"]
+
+
+def test_train_step_quick_mode(tmp_path):
+    # one thread: tiny models run far faster so on a busy 2-core machine
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, str(ROOT / "bench" / "train_step.py"), "--quick"]
+    command += ["--rows", ",".join(ROWS), "--caption-images", "2", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "train_step_random-tiny_32px.json").read_text())
+    assert (report["model"], report["image_size"], report["timed_steps"]) == ("random:tiny", 32, 2)
+    rows = report["rows"]
+    assert list(rows) == ROWS
+    for name, row in rows.items():
+        assert "error" not in row, row
+        for key in ("samples_per_s", "peak_memory_mb", "final_loss", "speedup", "memory_ratio"):
+            assert math.isfinite(row[key]) and row[key] > 0, (name, key, row[key])
+    # same model, same batch, same steps: the exact levers end at the baseline's loss ...
+    assert all(rows[name]["loss_matches_baseline"] for name in ("baseline", "sdpa", "ckpt"))
+    # ... LoRA trains other parameters, so its loss differs
+    assert "loss_matches_baseline" not in rows["lora+bf16+ckpt+sdpa"]
+    assert (
+        rows["lora+bf16+ckpt+sdpa"]["trainable_parameters"]
+        < rows["baseline"]["trainable_parameters"]
+    )
+    captioning = report["captioning"]
+    assert captioning["same_captions"] is True
+    assert math.isfinite(captioning["speedup"]) and captioning["speedup"] > 0
+    table = (tmp_path / "train_step_random-tiny_32px.md").read_text()
+    assert all(f"| {name} |" in table for name in ROWS)
