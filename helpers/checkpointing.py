@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import json
 import os
 import random
@@ -32,6 +33,8 @@ import torch
 from accelerate import Accelerator
 from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
+
+from helpers.files import write_text_atomic
 
 CHECKPOINT_DIR = "last"
 WEIGHTS_FILE = "trainable.safetensors"
@@ -223,12 +226,11 @@ def publish(tmp: Path, final: Path) -> None:
 
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
     """Write the per-epoch history as CSV (replacing the file in one step)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(history)
-    tmp.replace(path)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(history)
+    write_text_atomic(path, buffer.getvalue())
 
 
 def read_history(path: Path) -> list[dict[str, float]]:

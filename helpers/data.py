@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from helpers.config import CaptionConfig
 from helpers.data_extract import JUNK_DIRS, extract_zip
+from helpers.files import write_text_atomic
 from helpers.synthetic import SYNTHETIC_MARKER, write_synthetic_dataset
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
@@ -356,9 +357,7 @@ def save_split(split: Split, path: Path, params: dict[str, Any]) -> None:
     """Write the split, the parameters that made it and the ids' fingerprint as JSON."""
     path = Path(path)
     payload = {"params": params, "fingerprint": split.fingerprint(), **split.__dict__}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=1))
 
 
 def load_split(path: Path) -> tuple[Split, dict[str, Any]]:

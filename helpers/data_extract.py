@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import stat
@@ -22,6 +21,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
+
+from helpers.files import write_text_atomic
 
 DEFAULT_MAX_TOTAL_BYTES = 20 * 1024**3
 DEFAULT_MAX_RATIO = 200.0
@@ -172,9 +173,7 @@ def _read_stamp(target_dir: Path) -> dict | None:
 
 
 def _write_stamp(folder: Path, stamp: dict) -> None:
-    tmp = folder / f"{STAMP_NAME}.tmp"
-    tmp.write_text(json.dumps(stamp, indent=2))
-    os.replace(tmp, folder / STAMP_NAME)
+    write_text_atomic(folder / STAMP_NAME, json.dumps(stamp, indent=2))
 
 
 def _zip_stamp(zip_path: Path, previous: dict | None) -> dict:

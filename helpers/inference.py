@@ -20,9 +20,9 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from helpers.config import CaptionConfig
+from helpers.data import IMAGE_SUFFIXES
 from helpers.device import DeviceChoice
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 ImageInput = Image.Image | str | Path
 
 
@@ -47,7 +47,7 @@ def list_images(folder: Path) -> list[Path]:
         raise FileNotFoundError(f"{folder} is not a folder")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
     return files
 
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import pandas as pd
 
 from helpers.config import CaptionConfig
 from helpers.domain_facts import DOMAIN_COLUMNS, check_captions, summarize_facts
+from helpers.files import write_text_atomic
 from helpers.metrics import METRIC_COLUMNS, BertScoreModel, evaluate_captions, load_bertscorer
 
 TEXT_COLUMNS = ("image_id", "reference", "generated")
@@ -146,7 +145,7 @@ def write_results(table: pd.DataFrame, path: str | Path) -> Path:
     """Write a results table as CSV (atomically); it must have every ``RESULT_COLUMNS`` column."""
     path = Path(path)
     _require(path, "column", RESULT_COLUMNS, table.columns)
-    _write_atomic(path, table[list(RESULT_COLUMNS)].to_csv(index=False))
+    write_text_atomic(path, table[list(RESULT_COLUMNS)].to_csv(index=False))
     return path
 
 
@@ -154,7 +153,7 @@ def write_summary(summary: Mapping[str, Any], path: str | Path) -> Path:
     """Write a summary as JSON (atomically); NaN becomes null."""
     path = Path(path)
     _require(path, "key", SUMMARY_KEYS, summary.keys())
-    _write_atomic(path, json.dumps(_finite(summary), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(_finite(summary), indent=2) + "\n")
     return path
 
 
@@ -210,26 +209,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; results are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = [

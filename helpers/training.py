@@ -51,6 +51,7 @@ from helpers.checkpointing import (
 )
 from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice, choose_device, peak_memory_mb, reset_peak_memory
+from helpers.files import write_text_atomic
 from helpers.modeling import (
     count_parameters,
     describe_model,
@@ -191,7 +192,7 @@ def train(
         state = TrainingState(model_name=cfg.model_name, initial_val_loss=initial)
         if accelerator.is_main_process:
             run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+            write_text_atomic(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
     else:
         _check_resumable(state, cfg, run_dir)
         accelerator.print(
@@ -358,7 +359,7 @@ def _write_summary(
         "best_val_loss": state.best_val_loss,
         "stopped_early": state.stopped_early,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
 
 
 def _check_resumable(state: TrainingState, cfg: CaptionConfig, run_dir: Path) -> None:

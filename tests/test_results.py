@@ -11,7 +11,7 @@ import os
 import pytest
 import torch
 
-from helpers import metrics, results
+from helpers import metrics
 from helpers.config import load_config
 from helpers.domain_facts import DOMAIN_COLUMNS
 from helpers.metrics import METRIC_COLUMNS, BertScoreModel, ScorerInfo
@@ -150,15 +150,6 @@ def test_summary_nan_becomes_null(built, tmp_path):
     assert json.loads(path.read_text())["metrics"] == {"cider": None}
 
 
-def test_result_files_follow_the_umask_not_mkstemps_private_mode(built, tmp_path):
-    old = os.umask(0o022)
-    try:
-        path = write_results(built.table, tmp_path / "results.csv")
-    finally:
-        os.umask(old)
-    assert path.stat().st_mode & 0o777 == 0o644
-
-
 def test_writes_are_atomic(built, tmp_path, monkeypatch):
     path = write_results(built.table, tmp_path / "results.csv")
     before = path.read_text()
@@ -166,7 +157,7 @@ def test_writes_are_atomic(built, tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(results.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         write_results(built.table.iloc[:1], path)
     assert path.read_text() == before  # the old file is intact
