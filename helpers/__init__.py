@@ -1,10 +1,10 @@
 """Shared helpers for the Hephaestus InSAR captioning notebooks.
 
-One concern per module: ``config`` (profiles and knobs), ``device`` (device and precision),
-``synthetic`` (InSAR-like stand-in data), ``data`` (safe unzip, validation, grouped split,
-Dataset/collate), ``modeling`` (load/build models, LoRA), ``training`` (the Accelerate loop),
-``inference`` (batched captioning), ``metrics`` / ``domain_facts`` / ``results`` (scores and
-result files) and ``plots``.
+Small modules with one concern each: ``config`` (profiles and knobs), ``device``, ``synthetic``,
+``data_extract`` / ``data`` / ``batching`` (zips to records to batches), ``hephaestus_release``,
+``modeling`` / ``attention``, ``training`` / ``checkpointing`` / ``train`` (CLI) / ``runs``,
+``inference``, ``metrics`` / ``domain_facts`` / ``results`` / ``evaluation``, ``plots``,
+``explore``, ``widgets`` and ``files``. The README's module table says what each one does.
 """
 
 __version__ = "0.1.0"

@@ -19,8 +19,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from helpers.batching import CaptionCollator, CaptionDataset
 from helpers.config import PROFILES, CaptionConfig, load_config
-from helpers.data import CaptionCollator, CaptionDataset, prepare_dataset
+from helpers.data import prepare_dataset
 from helpers.modeling import apply_lora, decoder_start_token_id, load_captioner
 from helpers.training import TrainResult, make_accelerator, train
 

@@ -15,10 +15,9 @@ import torch
 from PIL import Image
 
 from helpers import data
+from helpers.batching import CaptionCollator, CaptionDataset
 from helpers.config import CaptionConfig
 from helpers.data import (
-    CaptionCollator,
-    CaptionDataset,
     DatasetError,
     Record,
     load_records,

@@ -38,7 +38,7 @@ def tiny_captions(n: int, seed: int) -> list[dict]:
 
 
 class TinyCollate:
-    """What ``helpers.data.CaptionCollator`` does, padded to a fixed length."""
+    """What ``helpers.batching.CaptionCollator`` does, padded to a fixed length."""
 
     def __init__(self, processor, max_length: int = 8) -> None:
         self.processor, self.max_length = processor, max_length
