@@ -14,27 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import torch
+from batched_vs_single import batched_vs_single
 from PIL import Image
 
 from helpers.config import load_config
 from helpers.device import choose_device
-from helpers.inference import caption_images
 from helpers.modeling import load_captioner
 from helpers.synthetic import generate_samples
-
-
-def measure(fn, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls (the least disturbed by other load)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -55,26 +44,9 @@ def main(argv: list[str] | None = None) -> dict:
         for sample in generate_samples(args.images, seed=0, image_size=cfg.image_size)
     ]
 
-    def one_at_a_time() -> list[str]:
-        return caption_images(
-            captioner.model, captioner.processor, images, cfg, device, batch_size=1, progress=False
-        )
-
-    def batched() -> list[str]:
-        return caption_images(
-            captioner.model,
-            captioner.processor,
-            images,
-            cfg,
-            device,
-            batch_size=args.batch_size,
-            progress=False,
-        )
-
-    batched()  # warm-up (allocator, kernels)
-    single_s = measure(one_at_a_time, args.repeats)
-    batched_s = measure(batched, args.repeats)
-    same = one_at_a_time() == batched()
+    rates = batched_vs_single(
+        captioner.model, captioner.processor, images, cfg, device, args.batch_size, args.repeats
+    )
     report = {
         "benchmark": "caption_throughput",
         "profile": cfg.profile,
@@ -87,14 +59,12 @@ def main(argv: list[str] | None = None) -> dict:
         "batch_size": args.batch_size,
         "image_size": cfg.image_size,
         "decoding": {"num_beams": cfg.num_beams, "max_new_tokens": cfg.max_new_tokens},
-        "one_at_a_time_images_per_s": args.images / single_s,
-        "batched_images_per_s": args.images / batched_s,
-        "speedup": single_s / batched_s,
-        "same_captions": same,
+        **rates,
     }
     print(f"{'mode':<16}{'images/s':>10}")
     print(f"{'one at a time':<16}{report['one_at_a_time_images_per_s']:>10.2f}")
     print(f"{'batched':<16}{report['batched_images_per_s']:>10.2f}")
+    same = rates["same_captions"]
     print(f"speed-up (same run): {report['speedup']:.2f}x; identical captions: {same}")
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / f"caption_throughput_{cfg.profile}.json"

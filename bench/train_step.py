@@ -29,11 +29,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
+from batched_vs_single import batched_vs_single
 from PIL import Image
 
 from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice, choose_device, cpu_supports_bf16, peak_memory_mb
-from helpers.inference import caption_images
 from helpers.modeling import (
     apply_lora,
     build_offline_processor,
@@ -138,29 +138,10 @@ def caption_row(args: argparse.Namespace) -> dict:
         for sample in generate_samples(args.caption_images, seed=1, image_size=args.image_size)
     ]
 
-    def timed(batch_size: int, items: list[Image.Image]) -> tuple[float, list[str]]:
-        start = time.perf_counter()
-        captions = caption_images(
-            captioner.model,
-            captioner.processor,
-            items,
-            cfg,
-            device,
-            batch_size=batch_size,
-            progress=False,
-        )
-        return len(items) / (time.perf_counter() - start), captions
-
-    timed(1, images[:1])  # warm-up
-    single, single_captions = timed(1, images)
-    batched, batched_captions = timed(args.caption_batch, images)
-    return {
-        "one_at_a_time_images_per_s": single,
-        "batched_images_per_s": batched,
-        "speedup": batched / single,
-        "same_captions": single_captions == batched_captions,
-        "decoding": {"num_beams": cfg.num_beams, "max_new_tokens": cfg.max_new_tokens},
-    }
+    rates = batched_vs_single(
+        captioner.model, captioner.processor, images, cfg, device, args.caption_batch
+    )
+    return {**rates, "decoding": {"num_beams": cfg.num_beams, "max_new_tokens": cfg.max_new_tokens}}
 
 
 def in_fresh_process(fn, *fn_args) -> dict:

@@ -41,3 +41,17 @@ def test_train_step_quick_mode(tmp_path):
     assert math.isfinite(captioning["speedup"]) and captioning["speedup"] > 0
     table = (tmp_path / "train_step_random-tiny_32px.md").read_text()
     assert all(f"| {name} |" in table for name in ROWS)
+
+
+def test_caption_throughput_script(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", CAPTION_WORKSPACE=str(tmp_path))
+    command = [sys.executable, str(ROOT / "bench" / "caption_throughput.py"), "--profile", "smoke"]
+    command += ["--images", "4", "--batch-size", "2", "--repeats", "1", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "caption_throughput_smoke.json").read_text())
+    assert (report["images"], report["batch_size"], report["model"]) == (4, 2, "random:tiny")
+    assert report["one_at_a_time_images_per_s"] > 0 and report["batched_images_per_s"] > 0
+    expected = report["batched_images_per_s"] / report["one_at_a_time_images_per_s"]
+    assert math.isclose(report["speedup"], expected)
+    assert report["same_captions"] is True
