@@ -69,6 +69,9 @@ class CaptionConfig:
     num_workers: int = 0
     freeze_vision_encoder: bool = False
     gradient_checkpointing: bool = False
+    # reuse a frozen image encoder's features after epoch 1 (helpers.feature_cache): needs
+    # freeze_vision_encoder=True or LoRA (its default targets leave the encoder frozen)
+    cache_image_features: bool = False
 
     # LoRA (seed 001's recipe: 614,400 trainable parameters on BLIP-large)
     lora_r: int = 8

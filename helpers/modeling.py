@@ -200,13 +200,19 @@ def _blip_attn(attn: str) -> str:
     return "eager" if attn == "sdpa" else attn
 
 
-def freeze_vision_encoder(model: PreTrainedModel) -> int:
-    """Freeze the image encoder (BLIP ``vision_model``, GIT ``git.image_encoder``); return how
-    many parameters were frozen."""
+def vision_encoder(model: PreTrainedModel | PeftModel) -> torch.nn.Module:
+    """The image encoder: BLIP's ``vision_model`` or GIT's ``git.image_encoder``."""
     git = getattr(model, "git", None)
     encoder = getattr(model, "vision_model", None) or getattr(git, "image_encoder", None)
     if encoder is None:
-        raise ValueError(f"{type(model).__name__} has no known vision encoder to freeze.")
+        raise ValueError(f"{type(model).__name__} has no known vision encoder.")
+    return encoder
+
+
+def freeze_vision_encoder(model: PreTrainedModel) -> int:
+    """Freeze the image encoder (BLIP ``vision_model``, GIT ``git.image_encoder``); return how
+    many parameters were frozen."""
+    encoder = vision_encoder(model)
     encoder.requires_grad_(False)
     return sum(p.numel() for p in encoder.parameters())
 
@@ -291,4 +297,5 @@ __all__ = [
     "load_lora",
     "merge_lora",
     "stand_in_config",
+    "vision_encoder",
 ]

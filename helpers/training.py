@@ -29,6 +29,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sized
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from helpers.checkpointing import (
 )
 from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice, choose_device, peak_memory_mb, reset_peak_memory
+from helpers.feature_cache import cache_image_features
 from helpers.files import write_text_atomic
 from helpers.modeling import (
     count_parameters,
@@ -185,62 +187,67 @@ def train(
     )
     raw_model = accelerator.unwrap_model(model)
 
-    state = load_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler)
-    if state is None:
-        initial = evaluate(accelerator, model, val_loader, desc="val before training")
-        accelerator.print(f"validation loss before training: {initial:.4f}")
-        state = TrainingState(model_name=cfg.model_name, initial_val_loss=initial)
-        if accelerator.is_main_process:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
-    else:
-        _check_resumable(state, cfg, run_dir)
-        accelerator.print(
-            f"Resuming from {run_dir / 'last'}: {state.epochs_done} of {cfg.epochs} epochs done."
-        )
-    resumed_from = state.epochs_done
-
-    for epoch in range(state.epochs_done, cfg.epochs):
-        if state.stopped_early:
-            break
-        advice = _nan_advice(cfg, state, run_dir)
-        reset_peak_memory(choice.device)
-        start = time.perf_counter()
-        train_loss = _train_one_epoch(
-            cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, advice
-        )
-        seconds = time.perf_counter() - start
-        val_loss = evaluate(accelerator, model, val_loader, desc=f"epoch {epoch + 1} val")
-        if not math.isfinite(val_loss):
-            raise NonFiniteLossError(
-                f"The validation loss became {val_loss} at epoch {epoch + 1}; {advice}"
-            )
-        state.history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "val_loss": val_loss,
-                "learning_rate": scheduler.get_last_lr()[0],
-                "seconds": round(seconds, 3),
-                "samples_per_second": round(len(train_dataset) / seconds, 3),
-                "peak_memory_mb": round(peak_memory_mb(choice.device), 1),
-            }
-        )
-        state.epochs_done = epoch + 1
-        _track_best(cfg, accelerator, raw_model, processor, state, val_loss, run_dir)
-        if accelerator.is_main_process:
-            write_history(run_dir / "history.csv", state.history)
-        save_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler, state)
-        accelerator.print(
-            f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, val loss "
-            f"{val_loss:.4f}, {seconds:.1f} s"
-            + (" (best so far)" if state.best_epoch == epoch + 1 else "")
-        )
-        if state.stopped_early:
+    reuse = cache_image_features(raw_model) if cfg.cache_image_features else nullcontext()
+    with reuse as feature_cache:
+        state = load_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler)
+        if state is None:
+            initial = evaluate(accelerator, model, val_loader, desc="val before training")
+            accelerator.print(f"validation loss before training: {initial:.4f}")
+            state = TrainingState(model_name=cfg.model_name, initial_val_loss=initial)
+            if accelerator.is_main_process:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
+        else:
+            _check_resumable(state, cfg, run_dir)
             accelerator.print(
-                f"Early stopping: no improvement for {state.epochs_without_improvement} epochs "
-                f"(best: epoch {state.best_epoch}, val loss {state.best_val_loss:.4f})."
+                f"Resuming from {run_dir / 'last'}: {state.epochs_done} of {cfg.epochs} epochs "
+                "done."
             )
+        resumed_from = state.epochs_done
+
+        for epoch in range(state.epochs_done, cfg.epochs):
+            if state.stopped_early:
+                break
+            advice = _nan_advice(cfg, state, run_dir)
+            reset_peak_memory(choice.device)
+            start = time.perf_counter()
+            train_loss = _train_one_epoch(
+                cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, advice
+            )
+            seconds = time.perf_counter() - start
+            val_loss = evaluate(accelerator, model, val_loader, desc=f"epoch {epoch + 1} val")
+            if not math.isfinite(val_loss):
+                raise NonFiniteLossError(
+                    f"The validation loss became {val_loss} at epoch {epoch + 1}; {advice}"
+                )
+            state.history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "learning_rate": scheduler.get_last_lr()[0],
+                    "seconds": round(seconds, 3),
+                    "samples_per_second": round(len(train_dataset) / seconds, 3),
+                    "peak_memory_mb": round(peak_memory_mb(choice.device), 1),
+                }
+            )
+            state.epochs_done = epoch + 1
+            _track_best(cfg, accelerator, raw_model, processor, state, val_loss, run_dir)
+            if accelerator.is_main_process:
+                write_history(run_dir / "history.csv", state.history)
+            save_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler, state)
+            accelerator.print(
+                f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, val loss "
+                f"{val_loss:.4f}, {seconds:.1f} s"
+                + (" (best so far)" if state.best_epoch == epoch + 1 else "")
+            )
+            if state.stopped_early:
+                accelerator.print(
+                    f"Early stopping: no improvement for {state.epochs_without_improvement} epochs "
+                    f"(best: epoch {state.best_epoch}, val loss {state.best_val_loss:.4f})."
+                )
+        if feature_cache is not None:
+            accelerator.print(feature_cache.summary())
 
     restore_export(raw_model, run_dir / "best")
     if accelerator.is_main_process:
