@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ROWS = ["baseline", "sdpa", "ckpt", "bf16", "lora+bf16+ckpt+sdpa"]
+ROWS = ["baseline", "sdpa", "ckpt", "bf16", "lora+bf16+ckpt+sdpa", "lora", "lora+cache"]
 
 
 def test_train_step_quick_mode(tmp_path):
@@ -28,10 +28,18 @@ def test_train_step_quick_mode(tmp_path):
         assert "error" not in row, row
         for key in ("samples_per_s", "peak_memory_mb", "final_loss", "speedup", "memory_ratio"):
             assert math.isfinite(row[key]) and row[key] > 0, (name, key, row[key])
-    # same model, same batch, same steps: the exact levers end at the baseline's loss ...
-    assert all(rows[name]["loss_matches_baseline"] for name in ("baseline", "sdpa", "ckpt"))
-    # ... LoRA trains other parameters, so its loss differs
-    assert "loss_matches_baseline" not in rows["lora+bf16+ckpt+sdpa"]
+    # same model, same batch, same steps: the exact levers end at the loss of the row without
+    # them ...
+    for name in ("baseline", "sdpa", "ckpt"):
+        assert (rows[name]["same_loss_as"], rows[name]["loss_matches"]) == ("baseline", True)
+    assert (rows["lora+cache"]["same_loss_as"], rows["lora+cache"]["loss_matches"]) == (
+        "lora",
+        True,
+    )
+    assert rows["lora+cache"]["first_step_s"] > 0
+    # ... LoRA trains other parameters, so its loss differs; bf16+LoRA has no reference row
+    assert not math.isclose(rows["lora"]["final_loss"], rows["baseline"]["final_loss"])
+    assert "loss_matches" not in rows["lora+bf16+ckpt+sdpa"]
     assert (
         rows["lora+bf16+ckpt+sdpa"]["trainable_parameters"]
         < rows["baseline"]["trainable_parameters"]
