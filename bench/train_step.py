@@ -46,6 +46,7 @@ from helpers.modeling import (
     enable_gradient_checkpointing,
     freeze_vision_encoder,
     load_captioner,
+    vision_encoder,
 )
 from helpers.synthetic import generate_samples
 from helpers.training import parameter_groups
@@ -114,6 +115,7 @@ def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
     trainable = [p for p in model.parameters() if p.requires_grad]
     torch.manual_seed(cfg.seed)  # LoRA dropout draws the same masks in every LoRA row
     seconds, losses = [], []
+    encoder_seconds = time_forward_calls(vision_encoder(model))
     with cache_image_features(model) if "cache" in levers else nullcontext():
         for _ in range(args.warmup + args.steps):
             start = time.perf_counter()
@@ -131,12 +133,26 @@ def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
         "samples_per_s": args.batch_size / step_s,
         "step_s": step_s,
         "first_step_s": seconds[0],
+        "encoder_forward_s": statistics.median(encoder_seconds[args.warmup :]),
         "peak_memory_mb": peak_memory_mb(device.device),
         "final_loss": losses[-1],
         "trainable_parameters": count_parameters(model)[0],
         "device": device.summary(),
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def time_forward_calls(module: torch.nn.Module) -> list[float]:
+    """A list that receives the seconds of each later call of ``module`` (its forward pass,
+    or a cache lookup when the features are cached)."""
+    seconds: list[float] = []
+    module.register_forward_pre_hook(lambda *_: seconds.append(-time.perf_counter()))
+
+    def stop(*_) -> None:
+        seconds[-1] += time.perf_counter()
+
+    module.register_forward_hook(stop)
+    return seconds
 
 
 def caption_row(args: argparse.Namespace) -> dict:
@@ -188,19 +204,20 @@ def compare(rows: dict[str, dict]) -> None:
 
 def markdown_table(rows: dict[str, dict]) -> str:
     lines = [
-        "| row | samples/s | x baseline | peak MiB | % of baseline | trainable | loss after "
-        "all steps | same loss as |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| row | samples/s | x baseline | s/step | encoder forward s | peak MiB | % of "
+        "baseline | trainable | loss after all steps | same loss as |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, row in rows.items():
         if "error" in row:
-            lines.append(f"| {name} | {row['error']} |" + " |" * 6)
+            lines.append(f"| {name} | {row['error']} |" + " |" * 8)
             continue
         match = {True: "yes", False: "NO"}.get(row.get("loss_matches"), "n/a")
         if match != "n/a":
             match = f"{row['same_loss_as']}: {match}"
         lines.append(
             f"| {name} | {row['samples_per_s']:.3f} | {row.get('speedup', math.nan):.2f} | "
+            f"{row['step_s']:.2f} | {row['encoder_forward_s']:.2f} | "
             f"{row['peak_memory_mb']:,.0f} | {100 * row.get('memory_ratio', math.nan):.0f}% | "
             f"{row['trainable_parameters']:,} | {row['final_loss']:.5f} | {match} |"
         )

@@ -201,7 +201,7 @@ def train(
             _check_resumable(state, cfg, run_dir)
             accelerator.print(
                 f"Resuming from {run_dir / 'last'}: {state.epochs_done} of {cfg.epochs} epochs "
-                "done."
+                "done." + _schedule_change_note(cfg, run_dir)
             )
         resumed_from = state.epochs_done
 
@@ -375,6 +375,29 @@ def _check_resumable(state: TrainingState, cfg: CaptionConfig, run_dir: Path) ->
             f"{run_dir / 'last'} continues a run of {state.model_name!r}, not {cfg.model_name!r}: "
             "use another run_dir for a new run."
         )
+
+
+SCHEDULE_FIELDS = ("epochs", "batch_size", "gradient_accumulation_steps", "warmup_ratio")
+
+
+def _schedule_change_note(cfg: CaptionConfig, run_dir: Path) -> str:
+    """A note when a resumed run changes what its learning-rate schedule was built from."""
+    try:
+        started = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    changed = [
+        f"{name}={started[name]} -> {getattr(cfg, name)}"
+        for name in SCHEDULE_FIELDS
+        if name in started and started[name] != getattr(cfg, name)
+    ]
+    if not changed:
+        return ""
+    return (
+        f" Note: the run started with other settings ({', '.join(changed)}); the learning-rate "
+        "schedule continues as if the new settings had been used from the start, so the rate "
+        "jumps. For a clean schedule, use a new run_dir."
+    )
 
 
 def _nan_advice(cfg: CaptionConfig, state: TrainingState, run_dir: Path) -> str:

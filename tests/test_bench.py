@@ -37,6 +37,8 @@ def test_train_step_quick_mode(tmp_path):
         True,
     )
     assert rows["lora+cache"]["first_step_s"] > 0
+    # timed steps of a cache row look features up instead of running the encoder
+    assert 0 < rows["lora+cache"]["encoder_forward_s"] < rows["lora"]["encoder_forward_s"]
     # ... LoRA trains other parameters, so its loss differs; bf16+LoRA has no reference row
     assert not math.isclose(rows["lora"]["final_loss"], rows["baseline"]["final_loss"])
     assert "loss_matches" not in rows["lora+bf16+ckpt+sdpa"]

@@ -92,7 +92,11 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     for figure in ("bertscore.png", "metrics_comparison.png", "examples.png"):
         assert_png(assets / figure)
 
-    run_notebook("05_lora_finetune", NOTEBOOKS)
+    lora_notebook = run_notebook("05_lora_finetune", NOTEBOOKS)
+    printed = "".join(
+        output.get("text", "") for cell in lora_notebook.cells for output in cell.get("outputs", [])
+    )
+    assert "image feature cache:" in printed  # the frozen encoder's features were reused
     assert (runs / "smoke-lora" / "best" / "adapter" / "adapter_config.json").is_file()
     assert (assets / "results_after_lora.csv").is_file()
     assert_png(assets / "loss_vs_epoch_lora.png")
