@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from helpers.data import Record
+from helpers.records import Record
 
 
 class CaptionDataset(Dataset):

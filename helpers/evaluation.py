@@ -9,10 +9,10 @@ import pandas as pd
 import torch
 
 from helpers.config import CaptionConfig
-from helpers.data import Record
 from helpers.device import DeviceChoice
 from helpers.inference import caption_images
 from helpers.metrics import BertScoreModel
+from helpers.records import Record
 from helpers.results import Results, build_results, load_summary, save_results
 
 # corpus metrics shown side by side, with their display names

@@ -7,11 +7,12 @@ pairs them and writes this project's layout (``images/<uniqueID>.png``, each ima
 square, and ``annotations/<uniqueID>.json``, the original file byte for byte) plus
 ``manifest.json``: what was kept, and every skipped annotation file with the reason.
 
-Records are validated exactly as ``helpers.data.load_records`` will validate them later (non-empty
-caption, readable image, ...). Options: ``unique_captions`` keeps one record per distinct caption
-with ``helpers.data.unique_captions`` (the Intel sample's subset), ``exclude_corrupted`` drops
-records flagged ``corrupted`` or ``no_info``, and ``crop_to_deformation`` crops around the annotated
-polygons before resizing (see ``crop_box``). The source folders are only read.
+Records are validated exactly as ``helpers.records.load_records`` will validate them later
+(non-empty caption, readable image, ...). Options: ``unique_captions`` keeps one record per
+distinct caption with ``helpers.records.unique_captions`` (the Intel sample's subset),
+``exclude_corrupted`` drops records flagged ``corrupted`` or ``no_info``, and
+``crop_to_deformation`` crops around the annotated polygons before resizing (see ``crop_box``).
+The source folders are only read.
 
 Command line::
 
@@ -38,7 +39,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from helpers import data, synthetic
-from helpers.data import DatasetError, LoadReport, Record, SkippedItem
+from helpers.records import DatasetError, LoadReport, Record, SkippedItem
 
 INSAR_NAME = "InSAR.png"
 OUTPUT_NAMES = ("images.zip", "annotations.zip", "manifest.json")

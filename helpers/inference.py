@@ -20,8 +20,8 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from helpers.config import CaptionConfig
-from helpers.data import IMAGE_SUFFIXES
 from helpers.device import DeviceChoice
+from helpers.records import IMAGE_SUFFIXES
 
 ImageInput = Image.Image | str | Path
 

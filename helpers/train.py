@@ -2,6 +2,7 @@
 
     uv run python -m helpers.train --profile smoke
     uv run accelerate launch -m helpers.train --profile full --lora --epochs 3
+    uv run accelerate launch -m helpers.train --profile full --lora --cache-image-features
     uv run accelerate launch --multi_gpu --num_processes 2 -m helpers.train --profile demo
 
 The profile (``--profile``, else ``$CAPTION_PROFILE``, else ``full``) sets everything; the flags
@@ -50,6 +51,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--freeze-vision-encoder", action="store_true", default=None)
     parser.add_argument("--gradient-checkpointing", action="store_true", default=None)
+    parser.add_argument(
+        "--cache-image-features",
+        action="store_true",
+        default=None,
+        help="run the frozen image encoder once per image (with --lora or --freeze-vision-encoder)",
+    )
     for flag, (field, kind) in OVERRIDES.items():
         parser.add_argument(flag, type=kind, dest=field, help=f"override cfg.{field}")
     return parser.parse_args(argv)
@@ -58,7 +65,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> CaptionConfig:
     """The profile's config with the flags' overrides; LoRA runs get ``<run_dir>-lora``."""
     fields = [field for field, _ in OVERRIDES.values()]
-    fields += ["freeze_vision_encoder", "gradient_checkpointing"]
+    fields += ["freeze_vision_encoder", "gradient_checkpointing", "cache_image_features"]
     overrides = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     cfg = load_config(args.profile, **overrides)
     if args.lora and args.run_dir is None:

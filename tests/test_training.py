@@ -265,6 +265,18 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path, caps
     assert again.history == result.history and again.resumed_from_epoch == 3
 
 
+def test_resuming_with_more_epochs_says_the_schedule_changes(tmp_path, capsys):
+    run_tiny(tiny_config(tmp_path / "run", epochs=1))
+    _, result = run_tiny(tiny_config(tmp_path / "run", epochs=2))
+    assert result.resumed_from_epoch == 1 and len(result.history) == 2
+    out = capsys.readouterr().out
+    assert "1 of 2 epochs done. Note: the run started with other settings (epochs=1 -> 2)" in out
+    # resuming with the same settings says nothing about the schedule
+    run_tiny(tiny_config(tmp_path / "run2", epochs=1))
+    run_tiny(tiny_config(tmp_path / "run2", epochs=1))
+    assert "Note: the run started" not in capsys.readouterr().out
+
+
 # --- the command line (the only part that uses helpers.data) ---
 
 
@@ -281,15 +293,6 @@ def test_cli_trains_the_smoke_profile_and_lora_gets_its_own_run_dir(tmp_path, ca
     lora = cli.config_from_args(cli.parse_args(["--profile", "demo", "--lora", "--epochs", "4"]))
     assert lora.run_dir.name == "demo-lora" and lora.epochs == 4 and lora.profile == "demo"
     assert lora.batch_size == load_config("demo").batch_size
-
-
-def test_resuming_with_more_epochs_says_the_schedule_changes(tmp_path, capsys):
-    run_tiny(tiny_config(tmp_path / "run", epochs=1))
-    _, result = run_tiny(tiny_config(tmp_path / "run", epochs=2))
-    assert result.resumed_from_epoch == 1 and len(result.history) == 2
-    out = capsys.readouterr().out
-    assert "1 of 2 epochs done. Note: the run started with other settings (epochs=1 -> 2)" in out
-    # resuming with the same settings says nothing about the schedule
-    run_tiny(tiny_config(tmp_path / "run2", epochs=1))
-    run_tiny(tiny_config(tmp_path / "run2", epochs=1))
-    assert "Note: the run started" not in capsys.readouterr().out
+    assert lora.cache_image_features is False
+    cached = cli.config_from_args(cli.parse_args(["--lora", "--cache-image-features"]))
+    assert cached.cache_image_features is True
