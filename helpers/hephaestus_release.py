@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from helpers import data, synthetic
+from helpers import records, synthetic
 from helpers.records import DatasetError, LoadReport, Record, SkippedItem
 
 INSAR_NAME = "InSAR.png"
@@ -173,15 +173,15 @@ def _select_records(
 ) -> tuple[LoadReport, dict[str, Path]]:
     """Validate every annotation file and its InSAR, then filter; also return id -> JSON path."""
     report = LoadReport(records=[])
-    json_paths = data.files_by_stem([annotations_dir], {".json"}, report.skipped)
+    json_paths = records.files_by_stem([annotations_dir], {".json"}, report.skipped)
     candidates = []
-    for stem in sorted(json_paths, key=data.id_sort_key):
+    for stem in sorted(json_paths, key=records.id_sort_key):
         notes: list[str] = []  # the parser's warnings, kept only for records that are kept
         try:
             candidates.append(
                 _candidate(stem, json_paths[stem], raw_dir, exclude_corrupted, crop, notes)
             )
-        except data.InvalidRecord as err:
+        except records.InvalidRecord as err:
             report.skipped.append(SkippedItem(json_paths[stem], *err.args))
         else:
             report.warnings += notes
@@ -189,7 +189,7 @@ def _select_records(
     images = [record.image_path for record in candidates]
     usable = []
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        checks = pool.map(data.image_problem, images)
+        checks = pool.map(records.image_problem, images)
         problems = tqdm(checks, total=len(images), desc="check InSAR", disable=not progress)
         for record, problem in zip(candidates, problems, strict=True):
             if problem:
@@ -198,7 +198,7 @@ def _select_records(
             else:
                 usable.append(record)
     # duplicates are dropped among usable records only, so a broken record never wins a caption
-    report.records = data.unique_captions(usable) if unique_captions else usable
+    report.records = records.unique_captions(usable) if unique_captions else usable
     kept_ids = {record.unique_id for record in report.records}
     report.skipped += [
         SkippedItem(json_paths[r.unique_id], DUPLICATE_CAPTION, _DUPLICATE_DETAIL)
@@ -241,25 +241,25 @@ def _candidate(
     crop: bool,
     warnings: list[str],
 ) -> Record:
-    """Parse and check one annotation file and locate its InSAR; raises ``data.InvalidRecord``."""
-    record = data.parse_record(stem, json_path, json_path, warnings)  # image located below
+    """Parse and check one annotation file and locate its InSAR; raises ``InvalidRecord``."""
+    record = records.parse_record(stem, json_path, json_path, warnings)  # image located below
     annotation = record.annotation
     for flag in EXCLUDE_FLAGS if exclude_corrupted else ():
-        if data.int_field(annotation, flag):
-            raise data.InvalidRecord(f"{flag} excluded")
+        if records.int_field(annotation, flag):
+            raise records.InvalidRecord(f"{flag} excluded")
     if crop:
         try:
             deformation_polygons(annotation)
         except ValueError as err:
-            raise data.InvalidRecord("invalid segmentation_mask", str(err)) from err
+            raise records.InvalidRecord("invalid segmentation_mask", str(err)) from err
     parts = [str(annotation.get(key) or "") for key in LOCATION_FIELDS]
     if not all(part not in ("", ".", "..") and PurePosixPath(part).name == part for part in parts):
-        raise data.InvalidRecord(
+        raise records.InvalidRecord(
             "cannot locate the InSAR", f"{', '.join(LOCATION_FIELDS)} = {parts}"
         )
     image_path = raw_dir / parts[0] / "interferograms" / f"{parts[1]}_{parts[2]}" / INSAR_NAME
     if not image_path.is_file():
-        raise data.InvalidRecord(f"missing {INSAR_NAME}", f"expected {image_path}")
+        raise records.InvalidRecord(f"missing {INSAR_NAME}", f"expected {image_path}")
     return replace(record, image_path=image_path)
 
 
