@@ -65,3 +65,21 @@ def test_caption_throughput_script(tmp_path):
     expected = report["batched_images_per_s"] / report["one_at_a_time_images_per_s"]
     assert math.isclose(report["speedup"], expected)
     assert report["same_captions"] is True
+
+
+def test_cached_run_script(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, str(ROOT / "bench" / "cached_run.py"), "--quick"]
+    command += ["--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "cached_run_random-tiny_32px.json").read_text())
+    runs = report["runs"]
+    assert set(runs) == {"uncached", "cached"}
+    for run in runs.values():
+        assert len(run["epoch_train_s"]) == len(run["val_losses"]) == report["epochs"] == 2
+        assert run["run_wall_s"] > 0 and run["peak_memory_mb"] > 0
+    # the cache changes the time, never the numbers
+    assert report["same_losses"] is True
+    assert runs["cached"]["val_losses"] == runs["uncached"]["val_losses"]
+    assert "image feature cache: 12 images cached" in done.stdout
