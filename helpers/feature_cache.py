@@ -19,7 +19,9 @@ about 2.3 GiB. It refuses encoders that train or draw dropout, where reuse would
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,11 +36,25 @@ class ImageFeatureCache:
     """The memo behind ``cache_image_features``: encoder outputs by pixel-tensor digest."""
 
     def __init__(self, encoder: torch.nn.Module) -> None:
-        self.encoder = encoder
-        self.original_forward = encoder.forward
+        # a weak reference: the encoder holds this cache (its patched forward), and a strong
+        # one back would make a cycle that keeps a deleted model copy alive until the next
+        # garbage collection (a BLIP-large vision encoder is 1.2 GB)
+        self._encoder = weakref.ref(encoder)
         self.features: dict[bytes, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self.images_encoded = 0
         self.images_reused = 0
+
+    @property
+    def encoder(self) -> torch.nn.Module:
+        encoder = self._encoder()
+        if encoder is None:
+            raise RuntimeError("The image encoder of this feature cache no longer exists.")
+        return encoder
+
+    def original_forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The encoder's own (class) forward."""
+        encoder = self.encoder
+        return type(encoder).forward(encoder, *args, **kwargs)
 
     def forward(self, pixel_values: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         """The encoder's forward, computing only the images it has not seen yet."""
@@ -73,6 +89,14 @@ class ImageFeatureCache:
             pooler_output=None if pooled is None else pooled.to(device),
         )
 
+    def __deepcopy__(self, memo: dict) -> ImageFeatureCache:
+        """A deep copy of the model (``export_model`` merges LoRA into one) gets its own empty
+        cache on its own encoder: the cached features are never copied."""
+        fresh = ImageFeatureCache.__new__(ImageFeatureCache)
+        memo[id(self)] = fresh
+        fresh.__init__(copy.deepcopy(self.encoder, memo))
+        return fresh
+
     @property
     def memory_mb(self) -> float:
         tensors = [t for pair in self.features.values() for t in pair if t is not None]
@@ -105,6 +129,11 @@ def cache_image_features(model: torch.nn.Module) -> Iterator[ImageFeatureCache]:
             "cannot be reused. Set its dropout to 0 or turn cache_image_features off."
         )
     cache = ImageFeatureCache(encoder)
+    if "forward" in vars(encoder):
+        raise ValueError(
+            "cache_image_features: the image encoder's forward is already replaced (a cache is "
+            "already active on this model?)."
+        )
     encoder.forward = cache.forward  # an instance attribute: nn.Module.__call__ uses it
     try:
         yield cache

@@ -17,7 +17,10 @@ with ``CAPTION_DEVICE=cpu`` starts N processes that talk over gloo.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import contextlib
+import io
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from helpers.batching import CaptionCollator, CaptionDataset
@@ -73,11 +76,23 @@ def config_from_args(args: argparse.Namespace) -> CaptionConfig:
     return cfg
 
 
+@contextlib.contextmanager
+def quiet_unless(speak: bool) -> Iterator[None]:
+    """Silence prints and warnings inside the block unless ``speak`` (the main process)."""
+    if speak:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> TrainResult:
     args = parse_args(argv)
     cfg = config_from_args(args)
     accelerator, _ = make_accelerator(cfg)
-    with accelerator.main_process_first():  # one process unzips and downloads, the rest reuse
+    # one process unzips, downloads and reports; the others reuse its work quietly
+    with accelerator.main_process_first(), quiet_unless(accelerator.is_main_process):
         data = prepare_dataset(cfg, progress=accelerator.is_main_process)
         captioner = load_captioner(cfg)
     accelerator.print(f"Model: {captioner.source}")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import gc
+import weakref
+
 import pytest
 import torch
 from accelerate.state import AcceleratorState, GradientState
@@ -151,3 +155,32 @@ def test_train_refuses_the_cache_for_a_training_encoder(tmp_path):
     with pytest.raises(ValueError, match="freeze_vision_encoder=True"):
         run_tiny(cfg)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_deep_copy_gets_an_empty_cache_of_its_own():
+    # export_model deep-copies a LoRA model to merge it; the cached features must not follow
+    model = frozen_tiny().eval()
+    batch = tiny_batch(2)
+    with torch.no_grad(), cache_image_features(model) as cache:
+        expected = model(**batch).loss
+        twin = copy.deepcopy(model)
+        twin_encoder = vision_encoder(twin)
+        twin_cache = twin_encoder.forward.__self__
+        assert twin_cache is not cache and twin_cache.features == {}
+        assert twin_cache.encoder is twin_encoder
+        assert twin(**batch).loss == expected
+        assert len(twin_cache.features) == 2 and len(cache.features) == 2
+    # no reference cycle: a deleted copy is freed at once, not at the next garbage collection
+    gc.disable()
+    try:
+        twin_ref = weakref.ref(twin_encoder)
+        del twin, twin_encoder, twin_cache
+        assert twin_ref() is None
+    finally:
+        gc.enable()
+
+
+def test_a_second_cache_on_the_same_model_is_refused():
+    model = frozen_tiny()
+    with cache_image_features(model), pytest.raises(ValueError, match="already replaced"):
+        cache_image_features(model).__enter__()

@@ -3,7 +3,9 @@ checkpoints, non-finite losses and early stopping. ``test_ddp.py`` reuses the ti
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -296,3 +298,28 @@ def test_cli_trains_the_smoke_profile_and_lora_gets_its_own_run_dir(tmp_path, ca
     assert lora.cache_image_features is False
     cached = cli.config_from_args(cli.parse_args(["--lora", "--cache-image-features"]))
     assert cached.cache_image_features is True
+
+
+def test_cli_reports_the_data_from_the_main_process_only(tmp_path, monkeypatch, capsys):
+    from helpers import train as cli
+
+    class OtherProcess:  # what make_accelerator gives a DDP process other than the main one
+        is_main_process = False
+
+        def main_process_first(self):
+            return contextlib.nullcontext()
+
+        def print(self, *args) -> None:
+            pass
+
+    args = ["--profile", "smoke", "--device", "cpu", "--epochs", "1"]
+    args += ["--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")]
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        cli.main(args)  # the main process: writes the synthetic set and says so
+    assert "SYNTHETIC STAND-IN DATA" in capsys.readouterr().out
+    monkeypatch.setattr(cli, "make_accelerator", lambda cfg: (OtherProcess(), None))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*SYNTHETIC")  # the banner's warning fails
+        cli.main([*args, "--run-dir", str(tmp_path / "run2")])
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" not in out and "Split:" not in out
