@@ -2,7 +2,7 @@
 
 With a frozen vision encoder (``cfg.freeze_vision_encoder``, or LoRA adapters only in the text
 decoder, the default targets), an image's features never change during training, yet every epoch
-computes them again, and they are most of a training step: 4.0 s of a 4.8 s BLIP-large LoRA step
+computes them again, and they are most of a training step: 4.3 s of a 5.0 s BLIP-large LoRA step
 on a 2-core CPU (``docs/PERFORMANCE.md``). Inside ``cache_image_features(model)`` the encoder
 remembers its output for each image, keyed by the bytes of the image's pixel tensor, so epoch 1
 pays for the encoder and later epochs (and repeated validation) skip it. Losses, gradients and
