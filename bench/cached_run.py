@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from PIL import Image
 from train_step import in_fresh_process
 
@@ -89,14 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--val-images", type=int, default=4)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quick", action="store_true", help="random:tiny, 32 px, 2 epochs")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    add_quick_mode(parser, "random:tiny, 32 px, 2 epochs")
+    return fill_defaults(parser.parse_args(argv), DEFAULTS, QUICK)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -141,10 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"{report['run_speedup']:.2f}x faster with the cache; identical losses: "
             f"{report['same_losses']}"
         )
-    args.out.mkdir(parents=True, exist_ok=True)
-    out_file = args.out / f"cached_run_{args.model.replace(':', '-')}_{args.image_size}px.json"
-    out_file.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out_file}")
+    stem = f"cached_run_{args.model.replace(':', '-')}_{args.image_size}px"
+    write_json_report(args.out, stem, report)
     return report
 
 

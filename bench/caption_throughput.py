@@ -12,12 +12,12 @@ depend on the weights, so random weights are fine for timing.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 from pathlib import Path
 
 import torch
 from batched_vs_single import batched_vs_single
+from bench_cli import RESULTS_DIR, write_json_report
 from PIL import Image
 
 from helpers.config import load_config
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the report")
     args = parser.parse_args(argv)
 
     cfg = load_config(args.profile, device=args.device)
@@ -66,10 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'batched':<16}{report['batched_images_per_s']:>10.2f}")
     same = rates["same_captions"]
     print(f"speed-up (same run): {report['speedup']:.2f}x; identical captions: {same}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    out_file = args.out / f"caption_throughput_{cfg.profile}.json"
-    out_file.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out_file}")
+    write_json_report(args.out, f"caption_throughput_{cfg.profile}", report)
     return report
 
 

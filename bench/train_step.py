@@ -30,10 +30,10 @@ import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 from batched_vs_single import batched_vs_single
+from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from PIL import Image
 
 from helpers.config import CaptionConfig
@@ -235,13 +235,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--caption-images", type=int, default=4)
     parser.add_argument("--caption-batch", type=int, default=4)
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset of rows")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quick", action="store_true", help="random:tiny, 32 px, 2 steps")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    add_quick_mode(parser, "random:tiny, 32 px, 2 steps")
+    args = fill_defaults(parser.parse_args(argv), DEFAULTS, QUICK)
     unknown = set(args.rows.split(",")) - set(ROWS)
     if unknown or "baseline" not in args.rows.split(","):
         parser.error(f"--rows must include baseline and name only: {', '.join(ROWS)}")
@@ -285,11 +280,9 @@ def main(argv: list[str] | None = None) -> dict:
             f"batched ({args.caption_batch}) {captioning['batched_images_per_s']:.3f} images/s: "
             f"{captioning['speedup']:.2f}x; identical captions: {captioning['same_captions']}"
         )
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = f"train_step_{args.model.replace(':', '-')}_{args.image_size}px"
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_report(args.out, stem, report)
     (args.out / f"{stem}.md").write_text(f"{report['device']}\n\n{table}\n")
-    print(f"wrote {args.out / stem}.json and .md")
     return report
 
 
