@@ -39,6 +39,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from helpers import records, synthetic
+from helpers.files import replaced_together, write_zip_entry
 from helpers.records import DatasetError, LoadReport, Record, SkippedItem
 
 INSAR_NAME = "InSAR.png"
@@ -294,8 +295,7 @@ def _write_outputs(
 ) -> None:
     """Render and zip every record into temporary files, then rename them all into place."""
     targets[0].parent.mkdir(parents=True, exist_ok=True)
-    temps = [synthetic.temp_path(target) for target in targets]
-    try:
+    with replaced_together(targets) as temps:
         with (
             zipfile.ZipFile(temps[0], "w") as images,
             zipfile.ZipFile(temps[1], "w") as annotations,
@@ -306,17 +306,12 @@ def _write_outputs(
             )
             for record, png in zip(records, pngs, strict=True):
                 stem = record.unique_id
-                synthetic.write_zip_entry(images, f"images/{stem}.png", png, zipfile.ZIP_STORED)
+                write_zip_entry(images, f"images/{stem}.png", png, zipfile.ZIP_STORED)
                 raw_json = json_paths[stem].read_bytes()
-                synthetic.write_zip_entry(
+                write_zip_entry(
                     annotations, f"annotations/{stem}.json", raw_json, zipfile.ZIP_DEFLATED
                 )
         temps[2].write_text(json.dumps(manifest, indent=1))
-        for temp, target in zip(temps, targets, strict=True):
-            os.replace(temp, target)
-    finally:
-        for temp in temps:
-            temp.unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> BuildResult:

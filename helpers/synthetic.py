@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
+
+from helpers.files import replaced_together, write_zip_entry
 
 SYNTHETIC_MARKER = "SYNTHETIC_README.txt"
 ACTIVITY_TYPES = ("Mogi", "Dyke", "Sill", "Spheroid", "Earthquake")
@@ -40,7 +41,6 @@ MIN_IMAGE_SIZE = 16
 PNG_COMPRESS_LEVEL = 1
 FRAMES_PER_SAMPLE = 1 / 8  # about eight acquisitions per frame
 REVISIT_DAYS = 12  # Sentinel-1 repeat cycle
-_ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed entry timestamps keep the zips byte-identical per seed
 
 # number of deformation fringes (full colour cycles) per intensity level
 _FRINGES = {"Low": (2.0, 3.0), "Medium": (3.0, 4.0), "High": (4.0, 5.5)}
@@ -458,19 +458,6 @@ def _readme(n: int, seed: int, image_size: int) -> str:
     )
 
 
-def write_zip_entry(archive: zipfile.ZipFile, name: str, data: bytes | str, compress: int) -> None:
-    """Add an entry with a fixed timestamp, so the same content gives byte-identical zips."""
-    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-    info.compress_type = compress
-    info.external_attr = 0o644 << 16
-    archive.writestr(info, data)
-
-
-def temp_path(target: Path) -> Path:
-    """A temporary name next to `target` (same file system, so the final rename is atomic)."""
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
-
-
 def write_synthetic_dataset(
     out_dir: Path,
     n: int,
@@ -494,27 +481,21 @@ def write_synthetic_dataset(
             )
     samples = generate_samples(n, seed, image_size)  # checks the arguments before any writing
     out_dir.mkdir(parents=True, exist_ok=True)
-    temps = [temp_path(target) for target in targets]
     readme = _readme(n, seed, image_size)
-    try:
-        with (
-            zipfile.ZipFile(temps[0], "w") as images,
-            zipfile.ZipFile(temps[1], "w") as annotations,
-        ):
-            for archive in (images, annotations):
-                write_zip_entry(archive, SYNTHETIC_MARKER, readme, zipfile.ZIP_DEFLATED)
-            for sample in tqdm(samples, total=n, desc="synthetic InSAR", disable=not progress):
-                stem = sample.annotation["uniqueID"]
-                write_zip_entry(
-                    images, f"images/{stem}.png", png_bytes(sample.image), zipfile.ZIP_STORED
-                )
-                text = json.dumps(sample.annotation)
-                write_zip_entry(annotations, f"annotations/{stem}.json", text, zipfile.ZIP_DEFLATED)
-        for temp, target in zip(temps, targets, strict=True):
-            os.replace(temp, target)
-    finally:
-        for temp in temps:
-            temp.unlink(missing_ok=True)
+    with (
+        replaced_together(targets) as temps,
+        zipfile.ZipFile(temps[0], "w") as images,
+        zipfile.ZipFile(temps[1], "w") as annotations,
+    ):
+        for archive in (images, annotations):
+            write_zip_entry(archive, SYNTHETIC_MARKER, readme, zipfile.ZIP_DEFLATED)
+        for sample in tqdm(samples, total=n, desc="synthetic InSAR", disable=not progress):
+            stem = sample.annotation["uniqueID"]
+            write_zip_entry(
+                images, f"images/{stem}.png", png_bytes(sample.image), zipfile.ZIP_STORED
+            )
+            text = json.dumps(sample.annotation)
+            write_zip_entry(annotations, f"annotations/{stem}.json", text, zipfile.ZIP_DEFLATED)
     return targets
 
 

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from helpers.files import write_text_atomic
+from helpers.files import replaced_together, write_text_atomic
 
 
 def test_writes_creates_parents_and_replaces(tmp_path):
@@ -29,3 +29,18 @@ def test_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_replaced_together_renames_all_or_nothing(tmp_path):
+    targets = [tmp_path / "a.zip", tmp_path / "b.zip"]
+    targets[0].write_text("old a")
+    with pytest.raises(RuntimeError, match="crash"), replaced_together(targets) as temps:
+        temps[0].write_text("new a")
+        temps[1].write_text("new b")
+        raise RuntimeError("crash")
+    assert targets[0].read_text() == "old a" and not targets[1].exists()
+    with replaced_together(targets) as temps:
+        temps[0].write_text("new a")
+        temps[1].write_text("new b")
+    assert [t.read_text() for t in targets] == ["new a", "new b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "b.zip"]  # no temps left
