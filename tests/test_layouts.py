@@ -243,3 +243,21 @@ def test_stand_in_profiles_never_generate_into_the_real_folder(
     with pytest.raises(DatasetError, match="Not writing synthetic stand-in data into the real"):
         prepare_dataset(cfg, progress=False)
     assert not (tmp_path / "Hephaestus_dataset").exists()
+
+
+@pytest.mark.parametrize("doc", ["README.md", "Hephaestus_dataset/README.md"])
+def test_docs_name_the_real_files_their_home_and_both_raw_namings(doc: str) -> None:
+    text = " ".join((Path(__file__).resolve().parent.parent / doc).read_text().split())
+    for needed in (
+        "images_set1.zip",
+        "images_set4.zip",
+        "annotations.zip",
+        "intel/AI-PC-Samples",
+        "Finetune_Image_Captioning/Hephaestus_dataset",
+        "git-lfs",
+        "`images/` + `annotations/`",
+        ".geo.diff.png",
+        "InSAR.png",
+        "hephaestus-test-frames",
+    ):
+        assert needed in text, f"{doc} does not mention {needed}"
