@@ -94,12 +94,17 @@ def make_batch(args: argparse.Namespace, device: DeviceChoice) -> dict[str, torc
     return {k: v.to(device.torch_device) for k, v in {**encoded, "labels": labels}.items()}
 
 
-def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
-    """Build the model with ``levers``, train ``warmup + steps`` identical steps, measure."""
+def build_row_model(
+    args: argparse.Namespace, levers: tuple[str, ...]
+) -> tuple[CaptionConfig, DeviceChoice, torch.nn.Module]:
+    """The row's config, device and freshly built model with ``levers`` applied, on the device."""
     cfg = CaptionConfig(
         model_name=args.model,
         image_size=args.image_size,
         attn_implementation="sdpa" if "sdpa" in levers else "eager",
+        batch_size=args.batch_size,
+        max_caption_tokens=args.caption_tokens,
+        gradient_checkpointing="ckpt" in levers,
     )
     device = choose_device(args.device, "bf16" if "bf16" in levers else "fp32")
     model = load_captioner(cfg).model
@@ -110,6 +115,12 @@ def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
     if "ckpt" in levers:
         enable_gradient_checkpointing(model)
     model.to(device.torch_device).train()
+    return cfg, device, model
+
+
+def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
+    """Build the model with ``levers``, train ``warmup + steps`` identical steps, measure."""
+    cfg, device, model = build_row_model(args, levers)
     batch = make_batch(args, device)
     optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
     trainable = [p for p in model.parameters() if p.requires_grad]
