@@ -165,14 +165,17 @@ def estimate_training_memory(
     activations are measured by a probe (one forward/backward at batch 1 and 2; the model must
     already be on the device); otherwise they are counted analytically (BLIP models only).
     """
+    measure = make_batch is not None and device in ("cuda", "xpu")
+    config = None if measure else _blip_config(model)
     weights, gradients, optimizer = parameter_bytes(model)
     plan = current_plan(model, cfg, precision)
-    if make_batch is not None and device in ("cuda", "xpu"):
+    if config is None:
+        assert make_batch is not None
         per_sample = probe_activation_bytes(model, make_batch, device, precision)
         method = f"measured on {device} at batch 1 and 2"
     else:
-        per_sample = blip_activation_bytes(_blip_config(model), plan)
-        method = "analytic (this device reports no peak memory)"
+        per_sample = blip_activation_bytes(config, plan)
+        method = "analytic"
     return MemoryEstimate(weights, gradients, optimizer, per_sample, plan, method)
 
 
@@ -198,12 +201,13 @@ def probe_activation_bytes(
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     peaks = []
     model.train()
+    where = next(model.parameters()).device
     for size in (1, 2):
-        batch = {k: v.to(device) for k, v in make_batch(size).items()}
+        batch = {k: v.to(where) for k, v in make_batch(size).items()}
         accel.synchronize()
         accel.empty_cache()
         accel.reset_peak_memory_stats()
-        with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
+        with torch.autocast(where.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = model(**batch).loss
         loss.backward()
         accel.synchronize()

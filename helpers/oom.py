@@ -14,8 +14,16 @@ Any other error, including other ``RuntimeError``s, is not a memory error and mu
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
+from tqdm.auto import tqdm
+
+from helpers.device import is_available
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 _OOM_MESSAGE_PREFIXES = ("MPS backend out of memory", "XPU out of memory")
 
@@ -32,9 +40,8 @@ def is_out_of_memory(error: BaseException) -> bool:
 def free_device_memory(device: str) -> None:
     """Drop unreachable tensors and return the device's cached blocks, so a retry starts clean."""
     gc.collect()
-    module = getattr(torch, device, None)
-    if device in ("cuda", "xpu", "mps") and module is not None and hasattr(module, "empty_cache"):
-        module.empty_cache()
+    if device in ("cuda", "xpu", "mps") and is_available(device):
+        getattr(torch, device).empty_cache()
 
 
 class BatchTooLargeError(RuntimeError):
@@ -42,4 +49,57 @@ class BatchTooLargeError(RuntimeError):
     change."""
 
 
-__all__ = ["BatchTooLargeError", "free_device_memory", "is_out_of_memory"]
+def map_in_halving_batches(
+    fn: Callable[[Sequence[Item]], list[Result]],
+    items: Sequence[Item],
+    batch_size: int,
+    device: str,
+    *,
+    desc: str,
+    progress: bool = True,
+    unit: str = "it",
+) -> list[Result]:
+    """``fn`` over ``items``, ``batch_size`` at a time, in order; one result per item.
+
+    When a batch runs out of device memory, the memory is freed, the batch size halved (and
+    said so) and the same items tried again; the smaller size is kept for the rest. Results are
+    those of the same ``fn`` on the same items, so they do not depend on where it halved. Below
+    one item per batch, ``BatchTooLargeError``; errors that are not out-of-memory propagate.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    results: list[Result] = []
+    size = batch_size
+    with tqdm(total=len(items), desc=desc, unit=unit, disable=not progress) as bar:
+        while len(results) < len(items):
+            chunk = items[len(results) : len(results) + size]
+            try:
+                out = fn(chunk)
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                if size == 1:
+                    raise BatchTooLargeError(
+                        f"{desc}: one item at a time does not fit in the {device} device's "
+                        "memory. Free memory (other programs, notebooks holding models) or use "
+                        "a smaller image_size or model."
+                    ) from error
+                out = None  # leave the except block first: its traceback holds the tensors
+            if out is None:
+                free_device_memory(device)
+                size //= 2
+                print(f"{desc}: out of {device} memory; continuing with batches of {size}.")
+                continue
+            if len(out) != len(chunk):
+                raise ValueError(f"{desc}: got {len(out)} results for {len(chunk)} items")
+            results.extend(out)
+            bar.update(len(chunk))
+    return results
+
+
+__all__ = [
+    "BatchTooLargeError",
+    "free_device_memory",
+    "is_out_of_memory",
+    "map_in_halving_batches",
+]
