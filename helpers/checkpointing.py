@@ -5,7 +5,8 @@ weights (every weight in a full fine-tune, only the adapters with LoRA), the opt
 scheduler, each process's random states (python, numpy, torch) and the training state (epochs
 done, history, best validation loss, patience counter). It is written to a temporary folder in
 ``run_dir`` and then renamed into place, so a write that dies midway leaves the previous checkpoint
-intact. A checkpoint only holds what training changes: resume with the same base model.
+intact, on Windows too (``helpers.files.replace_folder``). A checkpoint only holds what training
+changes: resume with the same base model.
 
 An export is a Hugging Face folder (``save_pretrained``, safetensors) with the processor, which
 ``from_pretrained`` and ``helpers.modeling.load_captioner`` load like any Hub model. With LoRA the
@@ -21,7 +22,6 @@ import copy
 import csv
 import io
 import json
-import os
 import random
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -34,7 +34,7 @@ from accelerate import Accelerator
 from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
-from helpers.files import write_text_atomic
+from helpers.files import backup_of, replace_folder, write_text_atomic
 
 CHECKPOINT_DIR = "last"
 WEIGHTS_FILE = "trainable.safetensors"
@@ -151,7 +151,7 @@ def find_checkpoint(run_dir: Path) -> Path | None:
     """The complete checkpoint in ``run_dir``, if any (also the one a crash left in the
     moment between the two renames of ``publish``)."""
     final = run_dir / CHECKPOINT_DIR
-    for folder in (final, _backup(final)):
+    for folder in (final, backup_of(final)):
         if (folder / STATE_FILE).is_file():
             return folder
     return None
@@ -214,14 +214,9 @@ def copy_export(source: Path, out_dir: Path) -> Path:
 
 
 def publish(tmp: Path, final: Path) -> None:
-    """Move the finished folder ``tmp`` to ``final``, replacing it: rename the old one aside,
-    rename the new one in, then delete the old one."""
-    backup = _backup(final)
-    shutil.rmtree(backup, ignore_errors=True)
-    if final.exists():
-        os.replace(final, backup)
-    os.replace(tmp, final)
-    shutil.rmtree(backup, ignore_errors=True)
+    """Move the finished folder ``tmp`` to ``final``, replacing it (``replace_folder``): a
+    complete checkpoint stays findable through any crash."""
+    replace_folder(tmp, final)
 
 
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
@@ -238,10 +233,6 @@ def read_history(path: Path) -> list[dict[str, float]]:
     with Path(path).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in rows]
-
-
-def _backup(folder: Path) -> Path:
-    return folder.with_name(f".{folder.name}.old")
 
 
 def _load(path: Path) -> Any:
