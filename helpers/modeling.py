@@ -243,6 +243,20 @@ def apply_lora(model: PreTrainedModel, cfg: CaptionConfig) -> PeftModel:
         return get_peft_model(model, lora)
 
 
+LORA_LEARNING_RATE_FACTOR = 4  # LoRA's few weights usually want a higher rate than all of them
+
+
+def lora_config(cfg: CaptionConfig) -> CaptionConfig:
+    """The config of a LoRA run of ``cfg``, shared by notebook 05 and ``helpers.train --lora``:
+    its own folder ``<run_dir>-lora`` (a LoRA run never resumes a full fine-tune) and the
+    learning rate ``cfg.lora_learning_rate``, by default 4 x ``cfg.learning_rate``."""
+    rate = cfg.lora_learning_rate
+    if rate is None:
+        rate = LORA_LEARNING_RATE_FACTOR * cfg.learning_rate
+    run_dir = cfg.run_dir.with_name(f"{cfg.run_dir.name}-lora")
+    return cfg.with_overrides(run_dir=run_dir, learning_rate=rate)
+
+
 def load_lora(
     model: PreTrainedModel, adapter_dir: str | Path, *, is_trainable: bool = False
 ) -> PeftModel:
@@ -295,6 +309,7 @@ __all__ = [
     "freeze_vision_encoder",
     "load_captioner",
     "load_lora",
+    "lora_config",
     "merge_lora",
     "stand_in_config",
     "vision_encoder",
