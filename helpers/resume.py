@@ -65,6 +65,7 @@ OTHER_FIELDS = (
     "unique_captions",
     "val_fraction",
     "test_fraction",
+    "split",
     "max_test_samples",
     "lora_learning_rate",  # already in learning_rate when it applies (modeling.lora_config)
     "num_beams",
