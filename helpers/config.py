@@ -83,6 +83,8 @@ class CaptionConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     lora_target_modules: tuple[str, ...] = ("query", "value")
+    # the learning rate of LoRA runs (helpers.modeling.lora_config); None: 4 x learning_rate
+    lora_learning_rate: float | None = None
 
     # decoding
     num_beams: int = 3
