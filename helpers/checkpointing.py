@@ -47,6 +47,7 @@ RUN_FILE = "run.json"  # which run this is (helpers.resume.run_record)
 STATE_FILE = "state.json"  # written last: a folder without it is incomplete
 ADAPTER_DIR = "adapter"
 # history.csv, one row per epoch
+HISTORY_INT_COLUMNS = ("epoch", "batch_size", "accumulation_steps")
 HISTORY_COLUMNS = (
     "epoch",
     "train_loss",
@@ -57,6 +58,8 @@ HISTORY_COLUMNS = (
     "peak_memory_mb",
     "device",
     "precision",
+    "batch_size",
+    "accumulation_steps",
 )
 HISTORY_TEXT_COLUMNS = ("device", "precision")
 # what a run writes into its run_dir (besides the checkpoint): what a restart deletes
@@ -74,6 +77,8 @@ class TrainingState:
     best_epoch: int | None = None
     epochs_without_improvement: int = 0
     stopped_early: bool = False
+    micro_batch_size: int | None = None  # the batch auto_batch_size settled on (None: cfg's)
+    samples_per_step: int | None = None  # batch_size x gradient_accumulation_steps
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -269,8 +274,8 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
-    """Read ``history.csv`` back (epoch as int, device and precision as text, the rest floats;
-    files from before the text columns existed read without them)."""
+    """Read ``history.csv`` back (epoch and batch columns as int, device and precision as text,
+    the rest floats; files from before a column existed read without it)."""
     with Path(path).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     return [{k: _history_value(k, v) for k, v in row.items() if v != ""} for row in rows]
@@ -279,7 +284,7 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 def _history_value(column: str, text: str) -> int | float | str:
     if column in HISTORY_TEXT_COLUMNS:
         return text
-    return int(text) if column == "epoch" else float(text)
+    return int(text) if column in HISTORY_INT_COLUMNS else float(text)
 
 
 def _load(path: Path) -> Any:

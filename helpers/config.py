@@ -63,6 +63,9 @@ class CaptionConfig:
     batch_size: int = 8
     eval_batch_size: int = 16
     gradient_accumulation_steps: int = 1
+    # on out-of-memory, halve the batch and double the accumulation (same effective batch and
+    # schedule; helpers.auto_batch). None: on GPUs (single process), off on the CPU
+    auto_batch_size: bool | None = None
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1

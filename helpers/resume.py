@@ -55,6 +55,7 @@ SAFE_FIELDS = (
     "gradient_checkpointing",
     "cache_image_features",
     "attn_implementation",
+    "auto_batch_size",
 )
 OTHER_FIELDS = (
     "profile",

@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from helpers.auto_batch import MicroBatchStep, NonFiniteLossError
 from helpers.checkpointing import (
     TrainingState,
     clear_run,
@@ -65,6 +66,7 @@ from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice, choose_device, peak_memory_mb, reset_peak_memory
 from helpers.feature_cache import cache_image_features
 from helpers.files import write_text_atomic
+from helpers.memory import estimate_training_memory, fit_report, free_memory_bytes
 from helpers.modeling import (
     count_parameters,
     describe_model,
@@ -72,10 +74,6 @@ from helpers.modeling import (
     freeze_vision_encoder,
 )
 from helpers.resume import ResumeCheck, ResumeRefused, check_resume, refusal_message, run_record
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; training stopped before the weights were touched."""
 
 
 @dataclass
@@ -140,7 +138,8 @@ def make_accelerator(cfg: CaptionConfig) -> tuple[Accelerator, DeviceChoice]:
         accelerator = Accelerator(
             cpu=choice.device == "cpu",
             mixed_precision=choice.mixed_precision,
-            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            # helpers accumulates gradients itself, by micro-batches (helpers.auto_batch)
+            gradient_accumulation_steps=1,
         )
     if accelerator.device.type != choice.device:
         raise RuntimeError(
@@ -204,9 +203,9 @@ def train(
         enable_gradient_checkpointing(model)
     accelerator.print(describe_model(model))
 
-    train_loader = DataLoader(
+    train_loader = DataLoader(  # one optimizer step's samples per batch (see helpers.auto_batch)
         train_dataset,
-        batch_size=cfg.batch_size,
+        batch_size=cfg.batch_size * cfg.gradient_accumulation_steps,
         sampler=EpochShuffleSampler(len(train_dataset), cfg.seed),
         collate_fn=collate_fn,
         num_workers=cfg.num_workers,
@@ -221,7 +220,7 @@ def train(
     model, optimizer, train_loader, val_loader = accelerator.prepare(
         model, optimizer, train_loader, val_loader
     )
-    updates_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
+    updates_per_epoch = len(train_loader)
     updates = updates_per_epoch * cfg.epochs
     scheduler = get_scheduler(
         "linear",
@@ -247,16 +246,19 @@ def train(
                 "done." + _changes_note(check, state, optimizer, scheduler, updates_per_epoch)
             )
         resumed_from = state.epochs_done
+        step = _micro_batch_step(cfg, accelerator, choice, raw_model, state)
 
         for epoch in range(state.epochs_done, cfg.epochs):
             if state.stopped_early:
                 break
-            advice = _nan_advice(cfg, state, run_dir)
+            advice = step.nan_advice = _nan_advice(cfg, state, run_dir)
             reset_peak_memory(choice.device)
             start = time.perf_counter()
             train_loss = _train_one_epoch(
-                cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, advice
+                cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, step
             )
+            state.micro_batch_size = step.micro_batch_size
+            state.samples_per_step = step.samples_per_step
             seconds = time.perf_counter() - start
             val_loss = evaluate(accelerator, model, val_loader, desc=f"epoch {epoch + 1} val")
             if not math.isfinite(val_loss):
@@ -274,6 +276,8 @@ def train(
                     "peak_memory_mb": round(peak_memory_mb(choice.device), 1),
                     "device": accelerator.device.type,
                     "precision": choice.precision,
+                    "batch_size": step.micro_batch_size,
+                    "accumulation_steps": step.accumulation_steps,
                 }
             )
             state.epochs_done = epoch + 1
@@ -320,9 +324,10 @@ def _train_one_epoch(
     scheduler: Any,
     loader: DataLoader,
     epoch: int,
-    advice: str,
+    step: MicroBatchStep,
 ) -> float:
-    """One pass over the training data; returns the mean loss over all processes."""
+    """One pass over the training data, one optimizer step per batch; returns the mean loss
+    over all processes."""
     model.train()
     loader.set_epoch(epoch)
     losses = []
@@ -332,25 +337,48 @@ def _train_one_epoch(
         disable=not accelerator.is_local_main_process,
         leave=False,
     )
-    for step, batch in enumerate(bar):
-        with accelerator.accumulate(model):
-            loss = model(**batch).loss
-            mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
-            if not math.isfinite(mean_loss):
-                raise NonFiniteLossError(
-                    f"The loss became {mean_loss} at epoch {epoch + 1}, training step "
-                    f"{step + 1}; {advice}"
-                )
-            accelerator.backward(loss)
-            if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
-                scheduler.step()
-            optimizer.zero_grad()
-        losses.append(mean_loss)
-        bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+    for index, batch in enumerate(bar):
+        where = f"epoch {epoch + 1}, training step {index + 1}"
+        losses.append(step(model, optimizer, scheduler, batch, where))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
     return sum(losses) / len(losses)
+
+
+def _micro_batch_step(
+    cfg: CaptionConfig,
+    accelerator: Accelerator,
+    choice: DeviceChoice,
+    model: torch.nn.Module,
+    state: TrainingState,
+) -> MicroBatchStep:
+    """The step runner: the batch a resumed run had settled on, else ``cfg.batch_size``;
+    automatic halving on out-of-memory where ``cfg.auto_batch_size`` asks for it (default: on
+    GPUs, in single-process runs: under DDP one process cannot retry alone)."""
+    auto = cfg.auto_batch_size
+    if auto is None:
+        auto = choice.device != "cpu"
+    if auto and accelerator.num_processes > 1:
+        accelerator.print("auto_batch_size is off under several processes (DDP).")
+        auto = False
+    micro = state.micro_batch_size or cfg.batch_size
+    if micro != cfg.batch_size:
+        accelerator.print(
+            f"Keeping the batch this run settled on earlier: {micro} per micro-batch "
+            f"(batch_size={cfg.batch_size} did not fit)."
+        )
+
+    def memory_advice() -> str:
+        estimate = estimate_training_memory(model, cfg, choice.device, choice.precision)
+        return fit_report(model, cfg, estimate, free_memory_bytes(choice.device))
+
+    return MicroBatchStep(
+        accelerator,
+        samples_per_step=cfg.batch_size * cfg.gradient_accumulation_steps,
+        micro_batch_size=micro,
+        auto=auto,
+        max_grad_norm=cfg.max_grad_norm,
+        memory_advice=memory_advice,
+    )
 
 
 def evaluate(
@@ -414,6 +442,8 @@ def _write_summary(
         "best_epoch": state.best_epoch,
         "best_val_loss": state.best_val_loss,
         "stopped_early": state.stopped_early,
+        "batch_size": state.micro_batch_size,  # per micro-batch, after any automatic halving
+        "samples_per_optimizer_step": state.samples_per_step,
     }
     write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
 
