@@ -37,9 +37,9 @@ from helpers.memory import (
     blip_activation_bytes,
     current_plan,
     estimate_training_memory,
-    lora_parameter_count,
     parameter_bytes,
 )
+from helpers.memory_advice import lora_parameter_count
 from helpers.modeling import vision_encoder
 from helpers.training import parameter_groups
 

@@ -12,18 +12,16 @@
   Transformer Models", adapted to BLIP's ViT encoder and BERT-style decoder. How close the analytic
   count comes to measured peaks is in docs/PERFORMANCE.md (``bench/memory_estimate.py``).
 
-``fit_advice`` lists the levers that shrink the estimate, in order of what they cost (bf16,
-gradient checkpointing, a frozen vision encoder, LoRA, a smaller batch with gradient accumulation),
-each with the estimate it leads to. Everything is in bytes; ``gib`` formats them.
+What would make a run fit, and the report the notebooks print: ``helpers.memory_advice``.
+Everything is in bytes; ``gib`` formats them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import torch
 
 from helpers.config import CaptionConfig
@@ -83,24 +81,36 @@ class MemoryEstimate:
         )
 
 
-def parameter_bytes(model: torch.nn.Module) -> tuple[int, int, int]:
-    """(weights incl. buffers, gradients, AdamW state) in bytes, exactly."""
+def parameter_bytes(model: torch.nn.Module, frozen: set[int] = frozenset()) -> tuple[int, int, int]:
+    """(weights incl. buffers, gradients, AdamW state) in bytes, exactly; parameters whose
+    ``id`` is in ``frozen`` count as not trainable."""
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     weights += sum(b.numel() * b.element_size() for b in model.buffers())
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable = [p for p in model.parameters() if p.requires_grad and id(p) not in frozen]
     gradients = sum(p.numel() * p.element_size() for p in trainable)
     return weights, gradients, ADAMW_MOMENTS * gradients
 
 
+def _to_be_frozen(model: torch.nn.Module, cfg: CaptionConfig) -> set[int]:
+    """The parameters ``train`` will freeze (``cfg.freeze_vision_encoder``), by ``id``."""
+    if not cfg.freeze_vision_encoder:
+        return set()
+    return {id(p) for p in vision_encoder(model).parameters()}
+
+
 def current_plan(model: torch.nn.Module, cfg: CaptionConfig, precision: str) -> TrainingPlan:
-    """The plan of ``model`` as it is now (frozen parts, LoRA) trained with ``cfg``."""
+    """The plan of ``model`` (its frozen parts, LoRA) trained with ``cfg`` (which may freeze
+    the vision encoder on top)."""
+    frozen = _to_be_frozen(model, cfg)
     encoder = vision_encoder(model)
     return TrainingPlan(
         batch_size=cfg.batch_size,
         precision=precision,
         gradient_checkpointing=cfg.gradient_checkpointing,
-        vision_trains=any(p.requires_grad for p in encoder.parameters()),
-        trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        vision_trains=any(p.requires_grad and id(p) not in frozen for p in encoder.parameters()),
+        trainable_parameters=sum(
+            p.numel() for p in model.parameters() if p.requires_grad and id(p) not in frozen
+        ),
         caption_tokens=cfg.max_caption_tokens,
         sdpa=cfg.attn_implementation == "sdpa",
     )
@@ -166,8 +176,8 @@ def estimate_training_memory(
     already be on the device); otherwise they are counted analytically (BLIP models only).
     """
     measure = make_batch is not None and device in ("cuda", "xpu")
-    config = None if measure else _blip_config(model)
-    weights, gradients, optimizer = parameter_bytes(model)
+    config = None if measure else blip_config(model)
+    weights, gradients, optimizer = parameter_bytes(model, _to_be_frozen(model, cfg))
     plan = current_plan(model, cfg, precision)
     if config is None:
         assert make_batch is not None
@@ -179,7 +189,7 @@ def estimate_training_memory(
     return MemoryEstimate(weights, gradients, optimizer, per_sample, plan, method)
 
 
-def _blip_config(model: torch.nn.Module) -> Any:
+def blip_config(model: torch.nn.Module) -> Any:
     config = getattr(model, "config", None)
     if config is None or not hasattr(config, "vision_config") or not hasattr(config, "text_config"):
         raise ValueError(
@@ -215,118 +225,3 @@ def probe_activation_bytes(
         model.zero_grad(set_to_none=True)
         del batch, loss
     return max(peaks[1] - peaks[0], 0)
-
-
-def lora_parameter_count(model: torch.nn.Module, cfg: CaptionConfig) -> int:
-    """Trainable parameters LoRA would add: r * (in + out) per targeted ``nn.Linear``."""
-    targets = set(cfg.lora_target_modules)
-    return sum(
-        cfg.lora_r * (module.in_features + module.out_features)
-        for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] in targets
-    )
-
-
-def free_memory_bytes(device: str) -> int:
-    """Free memory on ``device`` now (host RAM available for ``cpu``)."""
-    if device in ("cuda", "xpu") and hasattr(getattr(torch, device), "mem_get_info"):
-        return int(getattr(torch, device).mem_get_info()[0])
-    if device == "xpu":
-        total = torch.xpu.get_device_properties(0).total_memory
-        return int(total - torch.xpu.memory_reserved())
-    if device == "mps":
-        return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
-    return int(psutil.virtual_memory().available)
-
-
-@dataclass(frozen=True)
-class Lever:
-    """A change that lowers the estimate: its name, the knob, and the estimate it leads to."""
-
-    name: str
-    how: str
-    estimate: MemoryEstimate
-
-    def line(self, before: MemoryEstimate) -> str:
-        saving = before.total - self.estimate.total
-        return f"{self.name} ({self.how}): {gib(self.estimate.total)}, saves {gib(saving)}"
-
-
-def fit_advice(model: torch.nn.Module, cfg: CaptionConfig, estimate: MemoryEstimate) -> list[Lever]:
-    """The levers not yet in use, cheapest first, each applied on top of the ones before it.
-
-    Their estimates rescale the activations analytically (a measured per-sample figure is
-    scaled by the analytic ratio), and recompute the parameter parts from the plan."""
-    config = _blip_config(model)
-    plan, levers = estimate.plan, []
-    weights = estimate.weights
-    analytic = blip_activation_bytes(config, plan)
-    scale = estimate.activations_per_sample / analytic if analytic else 1.0
-
-    def add(name: str, how: str, new_plan: TrainingPlan) -> None:
-        trainable_bytes = new_plan.trainable_parameters * 4
-        per_sample = round(blip_activation_bytes(config, new_plan) * scale)
-        new = MemoryEstimate(
-            weights,
-            trainable_bytes,
-            ADAMW_MOMENTS * trainable_bytes,
-            per_sample,
-            new_plan,
-            estimate.method,
-        )
-        levers.append(Lever(name, how, new))
-
-    if plan.precision == "fp32":
-        add(
-            "bf16", 'precision="bf16" (Intel GPUs, NVIDIA Ampere+)', replace(plan, precision="bf16")
-        )
-        plan = levers[-1].estimate.plan
-    if not plan.gradient_checkpointing:
-        add(
-            "gradient checkpointing",
-            "gradient_checkpointing=True",
-            replace(plan, gradient_checkpointing=True),
-        )
-        plan = levers[-1].estimate.plan
-    vision_params = sum(p.numel() for p in vision_encoder(model).parameters())
-    if plan.vision_trains:
-        frozen = replace(
-            plan,
-            vision_trains=False,
-            trainable_parameters=plan.trainable_parameters - vision_params,
-        )
-        add("frozen vision encoder", "freeze_vision_encoder=True", frozen)
-        plan = frozen
-    lora = lora_parameter_count(model, cfg)
-    if lora < plan.trainable_parameters:
-        add(
-            "LoRA",
-            "notebook 05 or --lora",
-            replace(plan, vision_trains=False, trainable_parameters=lora),
-        )
-        plan = levers[-1].estimate.plan
-    size = plan.batch_size
-    while size > 1:
-        size //= 2
-        accumulation = cfg.gradient_accumulation_steps * cfg.batch_size // size
-        add(
-            f"batch {size}",
-            f"batch_size={size}, gradient_accumulation_steps={accumulation} (same effective batch)",
-            replace(plan, batch_size=size),
-        )
-    return levers
-
-
-def fit_report(
-    model: torch.nn.Module, cfg: CaptionConfig, estimate: MemoryEstimate, free_bytes: int
-) -> str:
-    """The estimate beside the free memory and, when it does not fit, the levers that would."""
-    lines = [estimate.summary(), f"Free memory now: {gib(free_bytes)}."]
-    if estimate.total <= free_bytes:
-        lines.append("It should fit.")
-        return "\n".join(lines)
-    lines.append("It may not fit. Levers, cheapest first (each on top of the ones above):")
-    for lever in fit_advice(model, cfg, estimate):
-        mark = "fits" if lever.estimate.total <= free_bytes else "still too big"
-        lines.append(f"  - {lever.line(estimate)} -> {mark}")
-    return "\n".join(lines)

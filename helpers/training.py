@@ -66,7 +66,8 @@ from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice, choose_device, peak_memory_mb, reset_peak_memory
 from helpers.feature_cache import cache_image_features
 from helpers.files import write_text_atomic
-from helpers.memory import estimate_training_memory, fit_report, free_memory_bytes
+from helpers.memory import estimate_training_memory
+from helpers.memory_advice import fit_report, free_memory_bytes
 from helpers.modeling import (
     count_parameters,
     describe_model,

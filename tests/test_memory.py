@@ -8,15 +8,8 @@ import torch
 from transformers import BlipForConditionalGeneration
 
 from helpers.config import CaptionConfig
-from helpers.memory import (
-    GIB,
-    blip_activation_bytes,
-    current_plan,
-    estimate_training_memory,
-    fit_advice,
-    fit_report,
-    lora_parameter_count,
-)
+from helpers.memory import GIB, blip_activation_bytes, current_plan, estimate_training_memory
+from helpers.memory_advice import fit_advice, fit_report, lora_parameter_count, memory_check
 from helpers.modeling import (
     apply_lora,
     build_stand_in,
@@ -199,3 +192,23 @@ def test_halving_batches_let_other_errors_through_and_give_up_below_one() -> Non
 
     with pytest.raises(BatchTooLargeError, match="one item at a time does not fit"):
         map_in_halving_batches(never_fits, [1, 2, 3], 4, "mps", desc="t", progress=False)
+
+
+def test_freeze_knob_counts_as_frozen_before_train_applies_it(blip_large) -> None:
+    knob = CaptionConfig(freeze_vision_encoder=True, max_caption_tokens=128)
+    by_knob = estimate_training_memory(blip_large, knob, "cpu")
+    for p in vision_encoder(blip_large).parameters():
+        p.requires_grad_(False)
+    try:
+        applied = estimate_training_memory(blip_large, CaptionConfig(max_caption_tokens=128), "cpu")
+    finally:
+        for p in vision_encoder(blip_large).parameters():
+            p.requires_grad_(True)
+    assert by_knob == applied
+
+
+def test_memory_check_reports_the_estimate_beside_free_memory() -> None:
+    cfg = CaptionConfig(model_name="random:tiny", image_size=32, device="cpu", precision="fp32")
+    report = memory_check(build_stand_in("random:tiny", 32), cfg)
+    assert report.startswith("Estimated peak training memory at batch 8:")
+    assert "Free memory now:" in report and "It should fit." in report
