@@ -88,6 +88,9 @@ class CaptionConfig:
 
     # evaluation: None = the profile's scorer (roberta-large in full, packaged MiniLM offline)
     bertscore_model: str | None = None
+    # bootstrap 95% intervals over test images (helpers.bootstrap): resamples and their seed
+    bootstrap_resamples: int = 1000
+    bootstrap_seed: int = 42
 
     @property
     def is_stand_in(self) -> bool:
