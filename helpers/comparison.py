@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 
 import pandas as pd
 
 from helpers.bootstrap import paired_intervals
 from helpers.evaluation import DOMAIN_METRICS, HEADLINE_METRICS
+from helpers.files import write_text_atomic
 from helpers.results import Results
 
 DIVERSITY_METRICS = {"distinct_captions": "distinct captions", "distinct_share": "distinct share"}
@@ -129,9 +131,17 @@ def compare(
     )
 
 
-def metric_names(runs: Mapping[str, Results]) -> dict[str, str]:
-    """Display name per metric key; plain accuracies carry the majority rate of the images."""
-    domain = next(iter(runs.values())).summary["domain"]
+def save_comparison(table: pd.DataFrame, path: Path, provenance: str) -> Path:
+    """Write a :func:`compare` table as CSV (atomically), each row with the provenance line."""
+    path = Path(path)
+    write_text_atomic(path, table.assign(provenance=provenance).to_csv(index=False))
+    return path
+
+
+def metric_names(summary: Mapping) -> dict[str, str]:
+    """Display name per metric key; plain accuracies carry the majority rate of the images of
+    ``summary`` (any run's summary: compared runs share their images)."""
+    domain = summary["domain"]
     names = {**HEADLINE_METRICS, **DOMAIN_METRICS, **DIVERSITY_METRICS}
     for key, rate_key in PLAIN_ACCURACIES.items():
         rate = domain.get(rate_key)
@@ -166,6 +176,28 @@ def diversity_table(runs: Mapping[str, Results]) -> pd.DataFrame:
     return pd.DataFrame({name: run.summary["diversity"] for name, run in runs.items()}).T
 
 
+def domain_table(runs: Mapping[str, Results]) -> pd.DataFrame:
+    """One row per run: recall per class, balanced accuracy and majority rate of the
+    deformation and atmosphere statements."""
+    rows = {}
+    for name, run in runs.items():
+        domain = run.summary["domain"]
+        row = {}
+        for fact in ("deformation", "atmospheric"):
+            for kind, recall in domain[f"{fact}_recall"].items():
+                row[f"{fact} recall ({kind})"] = recall
+            row[f"{fact} balanced accuracy"] = domain[f"{fact}_balanced_accuracy"]
+            row[f"{fact} accuracy"] = domain[f"{fact}_accuracy"]
+            row[f"{fact} majority rate"] = domain[f"{fact}_majority_rate"]
+        rows[name] = row
+    return pd.DataFrame(rows).T.astype(float)
+
+
+def activity_table(results: Results) -> pd.DataFrame:
+    """Per activity type: precision, recall, support (images annotated with it), named."""
+    return pd.DataFrame(results.summary["domain"]["activity_types"]).T
+
+
 def collapse_warnings(runs: Mapping[str, Results]) -> list[str]:
     """Warn (``warnings.warn``, shown in notebooks) for every run whose summary notes a collapse;
     the majority baseline is collapsed by design and left out. Returns the messages."""
@@ -184,12 +216,15 @@ def collapse_warnings(runs: Mapping[str, Results]) -> list[str]:
 __all__ = [
     "COLUMNS",
     "DIVERSITY_METRICS",
+    "activity_table",
     "aligned",
     "check_comparable",
     "collapse_warnings",
     "compare",
     "comparison_view",
     "diversity_table",
+    "domain_table",
     "metric_names",
     "paired_rows",
+    "save_comparison",
 ]

@@ -132,3 +132,13 @@ def read_results(output_dir: Path, stage: str) -> Results:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: run the notebook that writes it first")
     return Results(load_results(paths[0]), load_summary(paths[1]), folder)
+
+
+def read_available(output_dir: Path, stages: dict[str, str]) -> dict[str, Results]:
+    """The results of those ``stages`` ({label: stage}) that earlier notebooks have written."""
+    folder = Path(output_dir)
+    return {
+        label: read_results(folder, stage)
+        for label, stage in stages.items()
+        if (folder / f"metrics_{stage}.json").is_file()
+    }

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from helpers.domain_scores import confusion_counts
+from helpers.files import write_text_atomic
 
 STAND_IN_COLOR = "#b00020"
 
@@ -120,7 +121,8 @@ def plot_metric_comparison(
     """``metrics_comparison.png``: every run's metrics as grouped bars with their 95% intervals
     as error bars (left) and the paired difference with its interval (right), from a
     ``helpers.comparison.compare`` table. Metrics some run lacks and the diversity counts are
-    left out. The rows drawn are saved next to the PNG as ``<name>.csv`` (same columns)."""
+    left out. The rows drawn are saved next to the PNG as ``<name>.csv`` (same columns plus
+    the provenance line)."""
     drawn = _comparison_rows(comparison)
     runs = drawn[drawn["kind"] == "run"]
     changes = drawn[drawn["kind"] == "difference"]
@@ -153,7 +155,9 @@ def plot_metric_comparison(
         diff_ax.axis("off")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    drawn.to_csv(out_path.with_suffix(".csv"), index=False)
+    write_text_atomic(
+        out_path.with_suffix(".csv"), drawn.assign(provenance=provenance).to_csv(index=False)
+    )
     return _finish(fig, "Caption metrics: zero-shot, baselines, fine-tuned", provenance, out_path)
 
 

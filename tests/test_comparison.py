@@ -54,7 +54,7 @@ def test_a_collapsed_captioner_is_exposed():
 
     honest = _run([f"A dyke deforms the flank at site {i}." for i in range(9)] + [NONE])
     runs = {"collapsed": collapsed, "honest": honest}
-    view = comparison_view(compare(runs), metric_names(runs))
+    view = comparison_view(compare(runs), metric_names(collapsed.summary))
     plain = "deformation stated right (majority rate 0.90)"
     assert view.loc[plain, "collapsed"].startswith("0.900 [")
     assert view.loc["deformation, balanced accuracy", "collapsed"].startswith("0.500 [")
