@@ -157,8 +157,8 @@ def comparison_view(table: pd.DataFrame, names: Mapping[str, str] | None = None)
     def cell(row: pd.Series) -> str:
         if pd.isna(row["value"]):
             return "n/a"
-        if row["metric"] == "distinct_captions" and row["kind"] == "run":
-            return f"{row['value']:.0f}"
+        if row["metric"] == "distinct_captions":
+            return f"{row['value']:+.0f}" if row["kind"] == "difference" else f"{row['value']:.0f}"
         bounds = "" if pd.isna(row["low"]) else f" [{row['low']:.3f}, {row['high']:.3f}]"
         return f"{row['value']:.3f}{bounds}"
 
@@ -173,7 +173,8 @@ def comparison_view(table: pd.DataFrame, names: Mapping[str, str] | None = None)
 
 def diversity_table(runs: Mapping[str, Results]) -> pd.DataFrame:
     """One row per run: distinct captions and 4-grams, vocabulary, mean lengths."""
-    return pd.DataFrame({name: run.summary["diversity"] for name, run in runs.items()}).T
+    rows = {name: run.summary["diversity"] for name, run in runs.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def domain_table(runs: Mapping[str, Results]) -> pd.DataFrame:
@@ -195,7 +196,7 @@ def domain_table(runs: Mapping[str, Results]) -> pd.DataFrame:
 
 def activity_table(results: Results) -> pd.DataFrame:
     """Per activity type: precision, recall, support (images annotated with it), named."""
-    return pd.DataFrame(results.summary["domain"]["activity_types"]).T
+    return pd.DataFrame.from_dict(results.summary["domain"]["activity_types"], orient="index")
 
 
 def collapse_warnings(runs: Mapping[str, Results]) -> list[str]:

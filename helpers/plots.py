@@ -129,7 +129,7 @@ def plot_metric_comparison(
     metrics = list(dict.fromkeys(runs["metric"]))
     labels = [(names or {}).get(m, m) for m in metrics]
     fig, (ax, diff_ax) = plt.subplots(
-        1, 2, figsize=(max(9, 1.6 * len(metrics) + 5), 5), width_ratios=(3, 1.3)
+        2, 1, figsize=(max(8, 0.9 * len(metrics) + 3), 8.5), height_ratios=(2, 1), sharex=True
     )
     run_names = list(dict.fromkeys(runs["run"]))
     width = 0.8 / len(run_names)
@@ -138,21 +138,18 @@ def plot_metric_comparison(
         rows = runs[runs["run"] == name].set_index("metric").loc[metrics]
         offset = (i - (len(run_names) - 1) / 2) * width
         ax.bar(x + offset, rows["value"], width, yerr=_errors(rows), capsize=3, label=name)
-    ax.set_xticks(x, labels, rotation=30, ha="right")
     ax.set_ylabel("score (bars: 95% bootstrap interval)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     if not changes.empty:
-        rows = changes.set_index("metric").loc[[m for m in metrics if m in set(changes["metric"])]]
-        y = np.arange(len(rows))
-        diff_ax.barh(y, rows["value"], xerr=_errors(rows), capsize=3, color="tab:green")
-        diff_ax.axvline(0, color="0.3", lw=1)
-        diff_ax.set_yticks(y, [(names or {}).get(m, m) for m in rows.index], fontsize=8)
-        diff_ax.invert_yaxis()
-        diff_ax.set_title(changes["run"].iloc[0], fontsize=9)
-        diff_ax.grid(axis="x", alpha=0.3)
-    else:
-        diff_ax.axis("off")
+        rows = changes.set_index("metric").reindex(metrics)
+        diff_ax.bar(
+            x, rows["value"].fillna(0), 0.5, yerr=_errors(rows), capsize=3, color="tab:green"
+        )
+        diff_ax.axhline(0, color="0.3", lw=1)
+        diff_ax.set_ylabel(f"{changes['run'].iloc[0]}\n(paired, 95% interval)", fontsize=9)
+        diff_ax.grid(axis="y", alpha=0.3)
+    diff_ax.set_xticks(x, labels, rotation=30, ha="right")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(

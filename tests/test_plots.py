@@ -88,7 +88,7 @@ def test_metric_comparison_draws_every_run_with_its_interval(tmp_path):
         "fine-tuned - zero-shot",
     ]
     ax, diff_ax = fig.axes[:2]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["bleu_4", "CIDEr-D"]
+    assert [t.get_text() for t in diff_ax.get_xticklabels()] == ["bleu_4", "CIDEr-D"]
     bars = [c for c in ax.containers if hasattr(c, "errorbar")]
     assert [b.get_label() for b in bars] == ["zero-shot", "nearest", "fine-tuned"]
     for container in bars:
@@ -101,8 +101,13 @@ def test_metric_comparison_draws_every_run_with_its_interval(tmp_path):
         lows = expected["low"].fillna(expected["value"])  # no interval: a zero-length bar
         highs = expected["high"].fillna(expected["value"])
         assert spans == pytest.approx([v for pair in zip(lows, highs, strict=True) for v in pair])
-    widths = [patch.get_width() for patch in diff_ax.patches]
-    assert widths == pytest.approx([0.19, 1.2])
+    (changes,) = [c for c in diff_ax.containers if hasattr(c, "errorbar")]
+    assert [patch.get_height() for patch in changes.patches] == pytest.approx([0.19, 1.2])
+    segments = changes.errorbar.lines[2][0].get_segments()
+    assert [(s[0][1], s[1][1]) for s in segments] == [
+        pytest.approx((0.1, 0.28)),
+        pytest.approx((0.9, 1.5)),
+    ]
     with pytest.raises(ValueError, match="no metric"):
         only_meteor = _comparison().query("metric == 'meteor'")
         plots.plot_metric_comparison(only_meteor, tmp_path / "n.png", PROVENANCE)
