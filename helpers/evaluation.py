@@ -12,7 +12,7 @@ from helpers.baselines import MAJORITY, NEAREST, STAGES, majority_caption, neare
 from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice
 from helpers.inference import caption_images
-from helpers.metrics import BertScoreModel
+from helpers.metrics import BertScoreModel, load_bertscorer
 from helpers.modeling import load_captioner
 from helpers.records import Record
 from helpers.results import Results, build_results, load_results, load_summary, save_results
@@ -86,6 +86,7 @@ def score_baselines(
         model, processor = loaded.model, loaded.processor
         encoder_label = "zero-shot" if checkpoint == cfg.model_name else "fine-tuned"
     nearest = nearest_neighbours(model, processor, train, test, device, cfg.eval_batch_size)
+    scorer = scorer or load_bertscorer(cfg)  # loaded once for both
     candidates = {
         MAJORITY: (
             [majority_caption(train)] * len(test),
