@@ -25,6 +25,8 @@ PROFILES = ("full", "demo", "smoke")
 DEFAULT_PROFILE = "full"
 WORKSPACE_ENV_VAR = "CAPTION_WORKSPACE"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA_FOLDER = "Hephaestus_dataset"  # under the workspace; the stand-ins use subfolders
+SPLIT_RULES = ("random-frames", "hephaestus-test-frames")
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,14 @@ class CaptionConfig:
 
     # data
     # data, outputs and checkpoints; load_config places them under the workspace (see workspace())
-    data_dir: Path = PROJECT_ROOT / "Hephaestus_dataset"
+    data_dir: Path = PROJECT_ROOT / REAL_DATA_FOLDER
     output_dir: Path = PROJECT_ROOT / "assets"
     run_dir: Path = PROJECT_ROOT / "runs" / "full"
-    synthetic_samples: int = 1000  # generated only when the real zips are missing
+    synthetic_samples: int = 1000  # stand-in profiles only, generated into their empty data_dir
     unique_captions: bool = True  # the Intel sample's subset: images with unique captions
+    # "random-frames": frames drawn at random (seeded), stratified by deformation;
+    # "hephaestus-test-frames": the official benchmark's 13 test frames are the test split
+    split: str = "random-frames"
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     max_test_samples: int | None = None  # cap evaluation cost; None = whole test split
@@ -91,6 +96,10 @@ class CaptionConfig:
     # bootstrap 95% intervals over test images (helpers.bootstrap): resamples and their seed
     bootstrap_resamples: int = 1000
     bootstrap_seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLIT_RULES:
+            raise ValueError(f"split={self.split!r}: choose one of {', '.join(SPLIT_RULES)}")
 
     @property
     def is_stand_in(self) -> bool:
@@ -217,7 +226,7 @@ def load_config(profile: str | None = None, **overrides: Any) -> CaptionConfig:
     """
     name = get_profile_name(profile)
     root = workspace()
-    data_dir = root / "Hephaestus_dataset"
+    data_dir = root / REAL_DATA_FOLDER
     output_dir = root / "assets"
     if name != "full":
         data_dir, output_dir = data_dir / f"synthetic-{name}", output_dir / name
@@ -235,6 +244,8 @@ __all__ = [
     "PROFILES",
     "PROFILE_ENV_VAR",
     "PROJECT_ROOT",
+    "REAL_DATA_FOLDER",
+    "SPLIT_RULES",
     "WORKSPACE_ENV_VAR",
     "CaptionConfig",
     "get_profile_name",

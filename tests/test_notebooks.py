@@ -50,7 +50,7 @@ def run_notebook(name: str, cwd: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def printed(notebook: nbformat.NotebookNode) -> str:
+def printed_text(notebook: nbformat.NotebookNode) -> str:
     """Everything the cells printed or displayed as text (streams, warnings, tables)."""
     texts = []
     for cell in notebook.cells:
@@ -91,8 +91,12 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assets = workspace / "assets" / "smoke"
     runs = workspace / "runs"
 
-    run_notebook("01_dataset_tour", NOTEBOOKS)
+    tour = printed_text(run_notebook("01_dataset_tour", NOTEBOOKS))
     assert (workspace / "Hephaestus_dataset" / "synthetic-smoke" / "split.json").is_file()
+    assert "Data layout: zips: images.zip, annotations.zip" in tour
+    assert "deformation_share" in tour  # the per-split table
+    card = json.loads((assets / "data_card.json").read_text())
+    assert card["records_used"] > 0 and "SYNTHETIC" in card["provenance"]
     assert_png(assets / "dataset_examples.png")
     assert_png(assets / "dataset_overview.png")
 
@@ -120,10 +124,9 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
         assert_png(assets / figure)
     check_comparison_outputs(compared, assets, list(before["image_id"].astype(str)))
 
-    lora_notebook = run_notebook("05_lora_finetune", NOTEBOOKS)
-    lora_text = printed(lora_notebook)
-    assert "image feature cache:" in lora_text  # the frozen encoder's features were reused
-    assert "LoRA - zero-shot" in lora_text and "nearest neighbour" in lora_text
+    printed = printed_text(run_notebook("05_lora_finetune", NOTEBOOKS))
+    assert "image feature cache:" in printed  # the frozen encoder's features were reused
+    assert "LoRA - zero-shot" in printed and "nearest neighbour" in printed
     assert (runs / "smoke-lora" / "best" / "adapter" / "adapter_config.json").is_file()
     assert (assets / "results_after_lora.csv").is_file()
     assert_png(assets / "loss_vs_epoch_lora.png")
@@ -139,7 +142,7 @@ INTERVAL = re.compile(r"-?\d+\.\d{3} \[-?\d+\.\d{3}, -?\d+\.\d{3}\]")
 
 def check_comparison_outputs(notebook: nbformat.NotebookNode, assets: Path, ids: list[str]) -> None:
     """Notebook 04 shows baselines and intervals, draws them, and the demo benchmark reads them."""
-    text = printed(notebook)
+    text = printed_text(notebook)
     for label in [*RUNS, "fine-tuned - zero-shot", "majority rate", "distinct captions"]:
         assert label in text, label
     assert len(INTERVAL.findall(text)) >= 20  # "value [low, high]" cells in the comparison

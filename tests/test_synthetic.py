@@ -16,6 +16,7 @@ import pytest
 from matplotlib.colors import rgb_to_hsv
 from PIL import Image
 
+from helpers.annotation_schema import typed_fields
 from helpers.domain_facts import check_captions
 from helpers.domain_scores import summarize_facts
 from helpers.records import Record
@@ -215,11 +216,9 @@ def test_domain_fact_reader_reads_the_captions_right(annotations: list[dict]) ->
         Record(
             str(ann["uniqueID"]),
             ann["frameID"],
-            Path("unused.png"),
+            Path("x.png"),
             ann["caption"],
-            label=tuple(ann["label"]),
-            activity_type=tuple(ann["activity_type"]),
-            atmospheric_fringes=ann["atmospheric_fringes"],
+            **typed_fields(ann, []),
         )
         for ann in annotations
     ]
