@@ -27,7 +27,7 @@ from PIL import Image
 
 from helpers.config import CaptionConfig, load_config
 from helpers.device import DeviceChoice, choose_device
-from helpers.grounding import Explanation, explain_captions
+from helpers.grounding import explain_captions
 from helpers.inference import caption_images
 from helpers.modeling import Captioner, load_captioner
 from helpers.synthetic import generate_samples
@@ -103,29 +103,13 @@ def explain_row(
 ) -> dict:
     """images/s of batched ``explain_captions`` on the same images (after a warm-up call), and
     whether its captions are plain batched captioning's."""
-
-    def explain() -> list[Explanation]:
-        return explain_captions(
-            captioner.model,
-            captioner.processor,
-            images,
-            cfg,
-            device,
-            batch_size=batch_size,
-            progress=False,
-        )
-
-    explain()
-    rate, explanations = best_images_per_s(explain, len(images), repeats)
-    captions = caption_images(
-        captioner.model,
-        captioner.processor,
-        images,
-        cfg,
-        device,
-        batch_size=batch_size,
-        progress=False,
+    inputs = (captioner.model, captioner.processor, images, cfg, device)
+    options = {"batch_size": batch_size, "progress": False}
+    explain_captions(*inputs, **options)
+    rate, explanations = best_images_per_s(
+        lambda: explain_captions(*inputs, **options), len(images), repeats
     )
+    captions = caption_images(*inputs, **options)
     return {
         "explain_images_per_s": rate,
         "explain_same_captions": [e.caption for e in explanations] == captions,
