@@ -120,14 +120,14 @@ def rollout(
     first = self_attentions[0]
     batch, _, length, _ = first.shape
     eye = torch.eye(length, dtype=torch.float32, device=first.device).expand(batch, -1, -1)
-    text = eye.clone()
+    # the image part of each position's relevance row; the caption-token part is the rest of
+    # the row and never flows into the image part, so it need not be tracked
     image = torch.zeros(
         (batch, length, cross_attentions[0].shape[-1]), dtype=torch.float32, device=first.device
     )
     for mixing, reading in zip(self_attentions, cross_attentions, strict=True):
-        mix = 0.5 * (eye + mixing.float().mean(dim=1))
-        text, image = mix @ text, mix @ image
-        text, image = 0.5 * text, 0.5 * image + 0.5 * reading.float().mean(dim=1)
+        image = 0.5 * (eye + mixing.float().mean(dim=1)) @ image
+        image = 0.5 * image + 0.5 * reading.float().mean(dim=1)
     patches = image[..., 1:]
     return patches / patches.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
@@ -139,8 +139,9 @@ def token_spans(processor: Any, token_ids: Sequence[int]) -> tuple[str, list[tup
     spans, previous = [], ""
     for count in range(1, len(token_ids) + 1):
         prefix = processor.decode(list(token_ids[:count]), skip_special_tokens=True)
-        start = len(previous) + len(prefix[len(previous) :]) - len(prefix[len(previous) :].lstrip())
-        spans.append((min(start, len(prefix)), len(prefix)))
+        added = prefix[len(previous) :]
+        start = len(prefix) - len(added.lstrip())  # the space before a word is not the word's
+        spans.append((start, len(prefix)))
         previous = prefix
     lead = len(text) - len(text.lstrip())
     caption = text.strip()
