@@ -120,12 +120,41 @@ class _Mention:
     topic: str  # DEFORMATION, ATMOSPHERIC or an activity type
 
 
+@dataclass(frozen=True)
+class MentionSpan:
+    """One mention the check read: ``caption[start:end]``, its topic (``DEFORMATION``,
+    ``ATMOSPHERIC`` or an activity type) and whether it is stated (False = negated)."""
+
+    start: int
+    end: int
+    topic: str
+    stated: bool
+
+
+def mention_spans(caption: str) -> list[MentionSpan]:
+    """Every mention :func:`read_facts` reads, in order, with its character span in ``caption``.
+
+    Spans index the lowercased caption, which has the caption's length for ASCII text (the
+    captions of BLIP's uncased tokenizer are lowercase ASCII)."""
+    lowered = caption.lower()
+    spans: list[MentionSpan] = []
+    start = 0
+    for end, resume in [(m.start(), m.end()) for m in _CLAUSE_BREAK.finditer(lowered)] + [
+        (len(lowered), len(lowered))
+    ]:
+        for mention, negated in _read_clause(lowered[start:end]):
+            spans.append(
+                MentionSpan(start + mention.start, start + mention.end, mention.topic, not negated)
+            )
+        start = resume
+    return spans
+
+
 def read_facts(caption: str) -> CaptionFacts:
     """Read deformation, activity type(s) and atmospheric fringes from a caption."""
     polarities: dict[str, list[bool]] = {}  # topic -> one entry per mention, True = stated
-    for clause in _CLAUSE_BREAK.split(caption.lower()):
-        for mention, negated in _read_clause(clause):
-            polarities.setdefault(mention.topic, []).append(not negated)
+    for mention in mention_spans(caption):
+        polarities.setdefault(mention.topic, []).append(mention.stated)
     activities = tuple(t for t in polarities if t in ACTIVITY_TYPES and any(polarities[t]))
     deformation = list(polarities.get(DEFORMATION, []))
     deformation += [True for t in activities if t != "Unidentified"]
@@ -262,5 +291,7 @@ __all__ = [
     "CaptionFacts",
     "check_caption",
     "check_captions",
+    "mention_spans",
+    "MentionSpan",
     "read_facts",
 ]

@@ -16,6 +16,8 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
+from helpers.config import load_config
+from helpers.data import prepare_dataset
 from helpers.results import RESULT_COLUMNS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -26,6 +28,7 @@ ORDER = [
     "04_compare_before_after",
     "05_lora_finetune",
     "06_caption_your_images",
+    "07_where_does_the_model_look",
 ]
 
 
@@ -134,6 +137,20 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     run_notebook("06_caption_your_images", NOTEBOOKS)
     mine = pd.read_csv(assets / "my_captions.csv")
     assert list(mine.columns) == ["image", "caption"] and len(mine) > 0
+
+    printed = printed_text(run_notebook("07_where_does_the_model_look", NOTEBOOKS))
+    grounding = json.loads((assets / "grounding.json").read_text())
+    assert "not a Hephaestus result" in grounding["provenance"]
+    assert set(grounding["grounding"]) == {"before_training", "after_training"}
+    test = prepare_dataset(load_config("smoke"), progress=False).test  # the notebooks' test split
+    polygons = sum(r.polygon_count > 0 and r.has_deformation for r in test)
+    for stage, block in grounding["grounding"].items():
+        assert block["images_with_polygons"] == polygons > 0, stage
+        assert f"{stage}: {polygons} test images with deformation polygons" in printed
+        rows = pd.read_csv(assets / f"grounding_{stage}.csv")
+        assert len(rows) == polygons and rows["centre_mass"].between(0, 1).all()
+    assert grounding["grounding"]["after_training"]["model"].endswith("best")
+    assert_png(assets / "grounding_examples.png")
 
 
 RUNS = ["zero-shot", "majority caption", "nearest neighbour", "fine-tuned"]
