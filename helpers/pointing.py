@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.path import Path as PolygonPath
 
+from helpers import bootstrap
+
 Polygon = Sequence[float]  # flat (x1, y1, x2, y2, ...)
 SUPERSAMPLE = 4  # sub-pixel samples per side when rasterising polygons
 CENTRE_SIGMA = 0.25  # the centre baseline's Gaussian width, as a share of the side
@@ -115,20 +117,13 @@ def point_uniform(coverage: np.ndarray, grid: int) -> Pointing:
     return Pointing(hit=float((per_patch > 0).mean()), inside_mass=float(coverage.mean()))
 
 
-def mean_interval(
-    values: Sequence[float], resamples: int, seed: int, level: float = 0.95
-) -> dict[str, float | None]:
-    """The mean of per-image values and its seeded percentile bootstrap interval over images
-    (``value``, ``low``, ``high``; all None without values)."""
-    data = np.asarray(values, dtype=np.float64)
-    if not data.size:
+def mean_interval(values: Sequence[float], resamples: int, seed: int) -> dict[str, float | None]:
+    """The mean of per-image values and its seeded bootstrap interval over images (the shared
+    ``helpers.bootstrap`` resamples; ``value``, ``low``, ``high``: all None without values)."""
+    if not len(values):
         return {"value": None, "low": None, "high": None}
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(data.size, np.full(data.size, 1.0 / data.size), size=resamples)
-    means = draws @ data / data.size
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return {"value": float(data.mean()), "low": float(low), "high": float(high)}
+    weights = bootstrap.resample_weights(len(values), resamples, seed)
+    return bootstrap.interval(bootstrap.mean_of(np.asarray(values, dtype=float)), weights).to_dict()
 
 
 __all__ = [
