@@ -5,7 +5,9 @@
 
 The demo profile is a small BLIP trained from scratch on synthetic InSAR-like data: the figures
 this prints describe the pipeline on a laptop-sized stand-in, not BLIP on real Hephaestus data.
-Writes ``bench/results/demo_run.json``.
+Writes ``bench/results/demo_run.json`` (every run of notebook 04: zero-shot, the majority and
+nearest-neighbour baselines, fine-tuned; their scores with 95% intervals, distinct captions, and
+the paired fine-tuned minus zero-shot difference) and ``demo_run.md`` (that table, for reading).
 """
 
 from __future__ import annotations
@@ -19,11 +21,20 @@ import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import torch
 from nbclient import NotebookClient
 
+from helpers.comparison import comparison_view, metric_names
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ["01_dataset_tour", "02_zero_shot_baseline", "03_finetune", "04_compare_before_after"]
+STAGES = {  # the runs notebook 04 compares, in its order
+    "zero-shot": "before_training",
+    "majority caption": "baseline_majority",
+    "nearest neighbour": "baseline_nearest",
+    "fine-tuned": "after_training",
+}
 
 
 def run(name: str) -> float:
@@ -33,6 +44,34 @@ def run(name: str) -> float:
         notebook, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     ).execute()
     return time.perf_counter() - start
+
+
+def evaluation_report(assets: Path) -> dict:
+    """What notebook 04 wrote to ``assets``: per run its scores, intervals and diversity, and
+    the comparison table (one row per run and metric, plus the paired difference)."""
+    runs = {}
+    for label, stage in STAGES.items():
+        summary = json.loads((assets / f"metrics_{stage}.json").read_text())
+        runs[label] = {
+            key: summary[key]
+            for key in ("model_name", "metrics", "domain", "diversity", "intervals", "notes")
+        }
+    comparison = pd.read_csv(assets / "comparison.csv").drop(columns="provenance")
+    return {
+        "test_images": runs["fine-tuned"]["domain"]["num_samples"],
+        "runs": runs,
+        "comparison": json.loads(comparison.to_json(orient="records")),
+        "comparison_table": markdown_table(comparison, metric_names(runs["fine-tuned"])),
+    }
+
+
+def markdown_table(comparison: pd.DataFrame, names: dict[str, str]) -> str:
+    """The comparison as a Markdown table: metrics by rows, runs by columns, "value [low, high]"."""
+    view = comparison_view(comparison, names)
+    lines = ["| metric | " + " | ".join(view.columns) + " |"]
+    lines.append("| --- " * (len(view.columns) + 1) + "|")
+    lines += [f"| {name} | " + " | ".join(row) + " |" for name, row in view.iterrows()]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> dict:
@@ -52,8 +91,6 @@ def main() -> dict:
         seconds[name] = round(run(name), 1)
         print(f"{name}: {seconds[name]:.0f} s", flush=True)
     assets = workspace / "assets" / "demo"
-    before = json.loads((assets / "metrics_before_training.json").read_text())
-    after = json.loads((assets / "metrics_after_training.json").read_text())
     history = (workspace / "runs" / "demo" / "history.csv").read_text().splitlines()
     training = json.loads((workspace / "runs" / "demo" / "summary.json").read_text())
     report = {
@@ -64,9 +101,7 @@ def main() -> dict:
         "load": f"1-minute load average at the end: {os.getloadavg()[0]:.1f}",
         "seconds_per_notebook": seconds,
         "total_minutes": round(sum(seconds.values()) / 60, 2),
-        "test_images": after["num_samples"],
-        "before": {"metrics": before["metrics"], "domain": before["domain"]},
-        "after": {"metrics": after["metrics"], "domain": after["domain"]},
+        **evaluation_report(assets),
         "val_loss_before_training": training["initial_val_loss"],
         "best_val_loss": training["best_val_loss"],
         "history_csv": history,
@@ -74,6 +109,9 @@ def main() -> dict:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(
+        f"# Demo run: {report['what']}\n\n{report['comparison_table']}"
+    )
     print(json.dumps(report, indent=2))
     return report
 

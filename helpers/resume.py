@@ -75,6 +75,8 @@ OTHER_FIELDS = (
     "no_repeat_ngram_size",
     "length_penalty",
     "bertscore_model",
+    "bootstrap_resamples",
+    "bootstrap_seed",
 )
 
 
