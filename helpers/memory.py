@@ -32,6 +32,9 @@ ADAMW_MOMENTS = 2
 
 
 def gib(n_bytes: float) -> str:
+    """Bytes in GiB (one decimal), or in MiB below 1 GiB."""
+    if abs(n_bytes) < GIB:
+        return f"{n_bytes / 1024**2:.0f} MiB"
     return f"{n_bytes / GIB:.1f} GiB"
 
 

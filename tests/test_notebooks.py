@@ -108,7 +108,8 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assert list(before.columns) == list(RESULT_COLUMNS) and len(before) > 0
     assert (assets / "metrics_before_training.json").is_file()
 
-    run_notebook("03_finetune", NOTEBOOKS)
+    trained = printed_text(run_notebook("03_finetune", NOTEBOOKS))
+    assert "Estimated peak training memory at batch" in trained and "Free memory now" in trained
     history = pd.read_csv(runs / "smoke" / "history.csv")
     assert len(history) >= 1 and history["val_loss"].notna().all()
     assert (runs / "smoke" / "best" / "config.json").is_file()
@@ -129,6 +130,7 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
 
     printed = printed_text(run_notebook("05_lora_finetune", NOTEBOOKS))
     assert "image feature cache:" in printed  # the frozen encoder's features were reused
+    assert "Estimated peak training memory at batch" in printed
     assert "LoRA - zero-shot" in printed and "nearest neighbour" in printed
     assert (runs / "smoke-lora" / "best" / "adapter" / "adapter_config.json").is_file()
     assert (assets / "results_after_lora.csv").is_file()
