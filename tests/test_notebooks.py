@@ -4,6 +4,7 @@ The notebooks run in a scratch workspace (``CAPTION_WORKSPACE``), so the reposit
 ``assets/``, ``runs/`` and ``Hephaestus_dataset/`` are left alone.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -91,6 +92,15 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assert list(after["image_id"]) == list(before["image_id"])
     for figure in ("bertscore.png", "metrics_comparison.png", "examples.png"):
         assert_png(assets / figure)
+    # decoding: the baseline's anti-repetition, a choice made on validation, the defaults too
+    decoding = {
+        stage: json.loads((assets / f"metrics_{stage}.json").read_text())["decoding"]
+        for stage in ("before_training", "after_training", "after_training_defaults")
+    }
+    assert decoding["before_training"]["no_repeat_ngram_size"] == 3
+    assert "validation" in decoding["after_training"]["decoding_source"]
+    assert decoding["after_training_defaults"]["decoding_source"] == "fine-tuned defaults"
+    assert json.loads((runs / "smoke" / "decoding.json").read_text())["split"] == "validation"
 
     lora_notebook = run_notebook("05_lora_finetune", NOTEBOOKS)
     printed = "".join(
