@@ -2,10 +2,13 @@
 
 A checkpoint holds what a rerun needs to continue exactly where training stopped: the trainable
 weights (every weight in a full fine-tune, only the adapters with LoRA), the optimizer, the
-scheduler, each process's random states (python, numpy, torch) and the training state (epochs
-done, history, best validation loss, patience counter). It is written to a temporary folder in
+scheduler, the fp16 loss scaler (when there is one), each process's random states (python, numpy,
+torch), the training state (epochs done, history, best validation loss, patience counter) and the
+record of the run it belongs to (``run.json``: config, LoRA or not, data fingerprint; see
+``helpers.resume``). It is written to a temporary folder in
 ``run_dir`` and then renamed into place, so a write that dies midway leaves the previous checkpoint
-intact. A checkpoint only holds what training changes: resume with the same base model.
+intact, on Windows too (``helpers.files.replace_folder``). A checkpoint only holds what training
+changes: resume with the same base model.
 
 An export is a Hugging Face folder (``save_pretrained``, safetensors) with the processor, which
 ``from_pretrained`` and ``helpers.modeling.load_captioner`` load like any Hub model. With LoRA the
@@ -21,7 +24,6 @@ import copy
 import csv
 import io
 import json
-import os
 import random
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -34,12 +36,14 @@ from accelerate import Accelerator
 from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
-from helpers.files import write_text_atomic
+from helpers.files import backup_of, replace_folder, write_text_atomic
 
 CHECKPOINT_DIR = "last"
 WEIGHTS_FILE = "trainable.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
+SCALER_FILE = "scaler.pt"  # the fp16 loss scaler's state, when training uses one
+RUN_FILE = "run.json"  # which run this is (helpers.resume.run_record)
 STATE_FILE = "state.json"  # written last: a folder without it is incomplete
 ADAPTER_DIR = "adapter"
 # history.csv, one row per epoch
@@ -51,7 +55,12 @@ HISTORY_COLUMNS = (
     "seconds",
     "samples_per_second",
     "peak_memory_mb",
+    "device",
+    "precision",
 )
+HISTORY_TEXT_COLUMNS = ("device", "precision")
+# what a run writes into its run_dir (besides the checkpoint): what a restart deletes
+RUN_OUTPUTS = ("best", "final", "history.csv", "summary.json", "config.json")
 
 
 @dataclass
@@ -126,8 +135,10 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     state: TrainingState,
+    run: dict[str, Any],
 ) -> Path:
-    """Write ``run_dir/last`` atomically; every process calls this (each saves its RNG state)."""
+    """Write ``run_dir/last`` atomically; every process calls this (each saves its RNG state).
+    ``run`` is the run's record (``helpers.resume.run_record``)."""
     final = run_dir / CHECKPOINT_DIR
     tmp = run_dir / f".{CHECKPOINT_DIR}.tmp"
     if accelerator.is_main_process:
@@ -139,6 +150,9 @@ def save_checkpoint(
         save_file(trainable_state_dict(model), tmp / WEIGHTS_FILE)
         torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
         torch.save(scheduler.state_dict(), tmp / SCHEDULER_FILE)
+        if accelerator.scaler is not None:
+            torch.save(accelerator.scaler.state_dict(), tmp / SCALER_FILE)
+        (tmp / RUN_FILE).write_text(json.dumps(run, indent=1))
         (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -151,7 +165,7 @@ def find_checkpoint(run_dir: Path) -> Path | None:
     """The complete checkpoint in ``run_dir``, if any (also the one a crash left in the
     moment between the two renames of ``publish``)."""
     final = run_dir / CHECKPOINT_DIR
-    for folder in (final, _backup(final)):
+    for folder in (final, backup_of(final)):
         if (folder / STATE_FILE).is_file():
             return folder
     return None
@@ -164,7 +178,8 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
 ) -> TrainingState | None:
-    """Restore weights, optimizer, scheduler and random states; None when there is nothing."""
+    """Restore weights, optimizer, scheduler, loss scaler and random states; None when there
+    is nothing. A scaler's state is restored when the checkpoint and this run both have one."""
     folder = find_checkpoint(run_dir)
     if folder is None:
         return None
@@ -172,9 +187,34 @@ def load_checkpoint(
     load_trainable_state(model, load_file(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE)
     optimizer.load_state_dict(_load(folder / OPTIMIZER_FILE))
     scheduler.load_state_dict(_load(folder / SCHEDULER_FILE))
+    if accelerator.scaler is not None and (folder / SCALER_FILE).is_file():
+        accelerator.scaler.load_state_dict(_load(folder / SCALER_FILE))
     rng_file = folder / f"rng_state_{accelerator.process_index}.pt"
     set_rng_state(_load(rng_file if rng_file.is_file() else folder / "rng_state_0.pt"))
     return state
+
+
+def read_run(folder: Path) -> dict[str, Any] | None:
+    """The run record of a checkpoint folder; None for checkpoints written before there was one."""
+    path = folder / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def clear_run(run_dir: Path) -> list[str]:
+    """Delete what a training run left in ``run_dir`` (checkpoint, exports, history, summary,
+    config, and their temporary copies); other files stay. Returns the names deleted."""
+    removed = []
+    for name in (CHECKPOINT_DIR, *RUN_OUTPUTS):
+        target = run_dir / name
+        for path in (target, backup_of(target), target.with_name(f".{name}.tmp")):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+            else:
+                continue
+            removed.append(path.name)
+    return removed
 
 
 def export_model(model: torch.nn.Module, processor: Any, out_dir: Path) -> Path:
@@ -214,14 +254,9 @@ def copy_export(source: Path, out_dir: Path) -> Path:
 
 
 def publish(tmp: Path, final: Path) -> None:
-    """Move the finished folder ``tmp`` to ``final``, replacing it: rename the old one aside,
-    rename the new one in, then delete the old one."""
-    backup = _backup(final)
-    shutil.rmtree(backup, ignore_errors=True)
-    if final.exists():
-        os.replace(final, backup)
-    os.replace(tmp, final)
-    shutil.rmtree(backup, ignore_errors=True)
+    """Move the finished folder ``tmp`` to ``final``, replacing it (``replace_folder``): a
+    complete checkpoint stays findable through any crash."""
+    replace_folder(tmp, final)
 
 
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
@@ -233,15 +268,18 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
-def read_history(path: Path) -> list[dict[str, float]]:
-    """Read ``history.csv`` back (numbers as floats, epoch as int)."""
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """Read ``history.csv`` back (epoch as int, device and precision as text, the rest floats;
+    files from before the text columns existed read without them)."""
     with Path(path).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in rows]
+    return [{k: _history_value(k, v) for k, v in row.items() if v != ""} for row in rows]
 
 
-def _backup(folder: Path) -> Path:
-    return folder.with_name(f".{folder.name}.old")
+def _history_value(column: str, text: str) -> int | float | str:
+    if column in HISTORY_TEXT_COLUMNS:
+        return text
+    return int(text) if column == "epoch" else float(text)
 
 
 def _load(path: Path) -> Any:
@@ -251,6 +289,7 @@ def _load(path: Path) -> Any:
 __all__ = [
     "HISTORY_COLUMNS",
     "TrainingState",
+    "clear_run",
     "copy_export",
     "export_model",
     "find_checkpoint",
@@ -258,6 +297,7 @@ __all__ = [
     "load_trainable_state",
     "publish",
     "read_history",
+    "read_run",
     "restore_export",
     "rng_state",
     "save_checkpoint",

@@ -25,6 +25,8 @@ PROFILES = ("full", "demo", "smoke")
 DEFAULT_PROFILE = "full"
 WORKSPACE_ENV_VAR = "CAPTION_WORKSPACE"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA_FOLDER = "Hephaestus_dataset"  # under the workspace; the stand-ins use subfolders
+SPLIT_RULES = ("random-frames", "hephaestus-test-frames")
 # (num_beams, length_penalty, no_repeat_ngram_size, repetition_penalty), cheapest first: the
 # order breaks ties left by the criterion (helpers.decoding)
 DEFAULT_DECODING_GRID = (
@@ -58,11 +60,14 @@ class CaptionConfig:
 
     # data
     # data, outputs and checkpoints; load_config places them under the workspace (see workspace())
-    data_dir: Path = PROJECT_ROOT / "Hephaestus_dataset"
+    data_dir: Path = PROJECT_ROOT / REAL_DATA_FOLDER
     output_dir: Path = PROJECT_ROOT / "assets"
     run_dir: Path = PROJECT_ROOT / "runs" / "full"
-    synthetic_samples: int = 1000  # generated only when the real zips are missing
+    synthetic_samples: int = 1000  # stand-in profiles only, generated into their empty data_dir
     unique_captions: bool = True  # the Intel sample's subset: images with unique captions
+    # "random-frames": frames drawn at random (seeded), stratified by deformation;
+    # "hephaestus-test-frames": the official benchmark's 13 test frames are the test split
+    split: str = "random-frames"
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     max_test_samples: int | None = None  # cap evaluation cost; None = whole test split
@@ -92,6 +97,8 @@ class CaptionConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     lora_target_modules: tuple[str, ...] = ("query", "value")
+    # the learning rate of LoRA runs (helpers.modeling.lora_config); None: 4 x learning_rate
+    lora_learning_rate: float | None = None
 
     # decoding of fine-tuned models: free to repeat the phrases real captions repeat ("can be
     # detected" two or three times), long enough for the longest real caption. Notebook 04
@@ -114,6 +121,10 @@ class CaptionConfig:
 
     # evaluation: None = the profile's scorer (roberta-large in full, packaged MiniLM offline)
     bertscore_model: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLIT_RULES:
+            raise ValueError(f"split={self.split!r}: choose one of {', '.join(SPLIT_RULES)}")
 
     @property
     def is_stand_in(self) -> bool:
@@ -246,7 +257,7 @@ def load_config(profile: str | None = None, **overrides: Any) -> CaptionConfig:
     """
     name = get_profile_name(profile)
     root = workspace()
-    data_dir = root / "Hephaestus_dataset"
+    data_dir = root / REAL_DATA_FOLDER
     output_dir = root / "assets"
     if name != "full":
         data_dir, output_dir = data_dir / f"synthetic-{name}", output_dir / name
@@ -265,6 +276,8 @@ __all__ = [
     "PROFILES",
     "PROFILE_ENV_VAR",
     "PROJECT_ROOT",
+    "REAL_DATA_FOLDER",
+    "SPLIT_RULES",
     "WORKSPACE_ENV_VAR",
     "CaptionConfig",
     "get_profile_name",

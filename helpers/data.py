@@ -18,8 +18,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.config import CaptionConfig
+from helpers.config import REAL_DATA_FOLDER, CaptionConfig, workspace
 from helpers.data_extract import extract_zip
+from helpers.layouts import LAYOUTS_HELP, DataLayout, find_layout
 from helpers.records import (
     IMAGE_SUFFIXES,
     DatasetError,
@@ -30,10 +31,22 @@ from helpers.records import (
     normalize_caption,
     unique_captions,
 )
-from helpers.splits import Split, load_or_make_split, load_split, save_split, split_by_frame
+from helpers.splits import (
+    Split,
+    load_or_make_split,
+    load_split,
+    save_split,
+    split_by_frame,
+    split_table,
+)
 from helpers.synthetic import SYNTHETIC_MARKER, write_synthetic_dataset
 
 DATASET_README = "Hephaestus_dataset/README.md"
+INTEL_DATA_FOLDER = "Finetune_Image_Captioning/Hephaestus_dataset"
+BUILDER_COMMAND = (
+    "uv run python -m helpers.hephaestus_release --annotations <annotations folder> "
+    "--raw <raw InSAR tree> --out Hephaestus_dataset --unique-captions --exclude-corrupted"
+)
 
 
 @dataclass
@@ -45,6 +58,7 @@ class PreparedData:
     report: LoadReport
     synthetic: bool
     max_test_samples: int | None = None
+    layout: DataLayout | None = None
 
     @property
     def train(self) -> list[Record]:
@@ -61,27 +75,40 @@ class PreparedData:
 
 
 def prepare_dataset(cfg: CaptionConfig, *, progress: bool = True) -> PreparedData:
-    """Unzip, validate, filter and split the data in ``cfg.data_dir``.
+    """Find, extract, validate, filter and split the data in ``cfg.data_dir``.
 
-    Uses ``images.zip`` + ``annotations.zip`` there; when both are missing, writes the synthetic
-    stand-in set there first (announced loudly). The split is saved to ``split.json`` and reused
-    while the parameters and the set of records stay the same.
+    The layouts accepted are listed in ``helpers.layouts`` (Intel's zips, one ``images.zip``, or
+    extracted ``images/`` + ``annotations/`` folders, read in place). The ``full`` profile only
+    ever reads real data: with none in ``cfg.data_dir`` it raises ``DatasetError`` saying where to
+    get it, and it refuses synthetic files found there. The stand-in profiles generate the
+    synthetic set into their own (empty) folder when it holds no data. The split is saved to
+    ``split.json`` and reused while its rule, parameters and records stay the same.
     """
     data_dir = Path(cfg.data_dir)
-    zips = [data_dir / "images.zip", data_dir / "annotations.zip"]
-    missing = [z for z in zips if not z.is_file()]
-    generated = len(missing) == 2
-    if generated:
+    layout = find_layout(data_dir)
+    generated = False
+    if layout is None:
+        if cfg.profile == "full":
+            raise DatasetError(no_real_data_message(data_dir))
+        _check_stand_in_folder(data_dir)
         write_synthetic_dataset(data_dir, cfg.synthetic_samples, seed=cfg.seed, progress=progress)
-    elif missing:
-        found = next(z for z in zips if z not in missing)
-        raise DatasetError(
-            f"{missing[0]} is missing (found {found.name}). "
-            f"Put both images.zip and annotations.zip in {data_dir}; see {DATASET_README}."
-        )
-    folders = [extract_zip(z, data_dir / "extracted" / z.stem, progress=progress) for z in zips]
+        generated = True
+        layout = find_layout(data_dir)
+        assert layout is not None
+    print(f"Data layout: {layout.describe()}")
+    marked = _synthetic_marker(layout)
+    if cfg.profile == "full" and marked is not None:
+        raise DatasetError(synthetic_in_real_folder_message(marked))
+    if layout.kind == "zips":
+        extracted = data_dir / "extracted"
+        folders = [extract_zip(z, extracted / z.stem, progress=progress) for z in layout.sources]
+    else:
+        folders = list(layout.sources)
     report = load_records(*folders, progress=progress)
-    synthetic = generated or any(map(_has_marker, zips)) or any(r.synthetic for r in report.records)
+    fake = [r for r in report.records if r.synthetic]
+    if cfg.profile == "full" and fake:
+        raise DatasetError(synthetic_in_real_folder_message(fake[0].image_path))
+    synthetic = generated or marked is not None or bool(fake)
     if synthetic:
         _announce_synthetic(data_dir, generated, len(report.records))
     report.show()
@@ -89,29 +116,75 @@ def prepare_dataset(cfg: CaptionConfig, *, progress: bool = True) -> PreparedDat
     if cfg.unique_captions:
         print(f"Unique captions: kept {len(records)} of {len(report.records)} records.")
     split = load_or_make_split(records, cfg, data_dir / "split.json")
-    print(f"Split: {len(split.train)} train, {len(split.val)} val, {len(split.test)} test.")
-    return PreparedData(
-        {r.unique_id: r for r in records}, split, report, synthetic, cfg.max_test_samples
+    prepared = PreparedData(
+        {r.unique_id: r for r in records}, split, report, synthetic, cfg.max_test_samples, layout
+    )
+    print(split_table(split, prepared.records_by_id).to_string())
+    return prepared
+
+
+def no_real_data_message(data_dir: Path) -> str:
+    """What ``full`` says when ``data_dir`` holds no data: where to get it, or the demo."""
+    return (
+        f"No Hephaestus data in {data_dir}.\n"
+        f"The full profile trains on the real dataset only. Either:\n"
+        f"  - copy Intel's subset there: images_set1.zip ... images_set4.zip and annotations.zip "
+        f"from the repository intel/AI-PC-Samples, folder {INTEL_DATA_FOLDER} (stored with "
+        "git-lfs: run `git lfs pull` after cloning);\n"
+        "  - or build the zips from the official release (Orion-AI-Lab/Hephaestus):\n"
+        f"      {BUILDER_COMMAND}\n"
+        "  - or run offline on synthetic stand-in data: set CAPTION_PROFILE=demo "
+        '(or load_config("demo")).\n'
+        f"{LAYOUTS_HELP}\nSee {DATASET_README}."
     )
 
 
-def _has_marker(zip_path: Path) -> bool:
-    with zipfile.ZipFile(zip_path) as archive:
-        return any(Path(name).name == SYNTHETIC_MARKER for name in archive.namelist())
+def synthetic_in_real_folder_message(path: Path) -> str:
+    return (
+        f"{path} is synthetic stand-in data (made by helpers.synthetic), not Hephaestus: the full "
+        "profile refuses it. It got there from an older version of this project, which generated "
+        "the stand-in into Hephaestus_dataset/ when the real zips were missing, or from running "
+        "`python -m helpers.synthetic` with that folder as output. It is safe to delete "
+        f"(images.zip, annotations.zip, extracted/ and split.json in {path.parent}); the stand-in "
+        "profiles keep their own copy in Hephaestus_dataset/synthetic-<profile>/."
+    )
+
+
+def _synthetic_marker(layout: DataLayout) -> Path | None:
+    """The first source (zip or folder) holding the synthetic marker file, if any."""
+    for source in layout.sources:
+        if source.is_file():
+            with zipfile.ZipFile(source) as archive:
+                if any(Path(name).name == SYNTHETIC_MARKER for name in archive.namelist()):
+                    return source
+        elif any(source.rglob(SYNTHETIC_MARKER)):
+            return source
+    return None
+
+
+def _check_stand_in_folder(data_dir: Path) -> None:
+    """Refuse to generate the synthetic set into the real data folder."""
+    real = (workspace() / REAL_DATA_FOLDER).resolve()
+    if data_dir.resolve() == real:
+        raise DatasetError(
+            f"Not writing synthetic stand-in data into the real data folder {data_dir}. "
+            "The stand-in profiles keep theirs in Hephaestus_dataset/synthetic-<profile>/: "
+            "leave data_dir at the profile's default."
+        )
 
 
 def _announce_synthetic(data_dir: Path, generated: bool, count: int) -> None:
     why = (
-        f"images.zip and annotations.zip were missing: wrote {count} synthetic samples"
+        f"{data_dir} held no data: wrote {count} synthetic samples"
         if generated
-        else f"The zips hold {count} synthetic samples"
+        else f"The data holds {count} synthetic samples"
     )
     message = (
         "SYNTHETIC STAND-IN DATA, not Hephaestus!\n"
         f"{why} (made by helpers.synthetic)\n"
         f"in {data_dir}.\n"
         "Results on it say nothing about real InSAR interferograms.\n"
-        "For real data: put the real images.zip and annotations.zip in Hephaestus_dataset/\n"
+        "For real data: put Intel's zips (or images/ + annotations/) in Hephaestus_dataset/\n"
         f"and use the full profile (see {DATASET_README})."
     )
     lines = message.splitlines()

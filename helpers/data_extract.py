@@ -3,9 +3,10 @@
 ``extract_zip`` checks the whole archive before writing a byte: no entry may escape the target
 (``..``, absolute paths, drive letters, backslash tricks), no symlinks, no encrypted entries, and
 the total size, compression ratio and entry count must stay under limits (zip bombs). It extracts
-into a temporary folder next to the target and renames it into place, so a crash never leaves a
-half extraction that looks complete. A stamp file (zip size, mtime and SHA-256) makes a second call
-reuse the extraction, and a changed zip is extracted again. The zip itself is only ever read.
+into a temporary folder next to the target and renames it into place (``replace_folder``, which
+works on Windows too), so a crash never leaves a half extraction that looks complete. A stamp
+file (zip size, mtime and SHA-256) makes a second call reuse the extraction, and a changed zip is
+extracted again. The zip itself is only ever read.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from helpers.files import write_text_atomic
+from helpers.files import replace_folder, write_text_atomic
 
 DEFAULT_MAX_TOTAL_BYTES = 20 * 1024**3
 DEFAULT_MAX_RATIO = 200.0
@@ -77,7 +78,7 @@ def extract_zip(
             for info, rel in tqdm(members, desc=f"extract {zip_path.name}", disable=not progress):
                 _extract_member(zip_path, archive, info, tmp / rel)
         _write_stamp(tmp, stamp)
-        _replace_dir(tmp, target_dir)
+        replace_folder(tmp, target_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target_dir
@@ -152,17 +153,6 @@ def _extract_member(
             shutil.copyfileobj(src, out, 1024 * 1024)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as err:
         raise ArchiveError(f"{zip_path} is corrupt at entry {info.filename!r}: {err}") from err
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``; an older extraction is moved aside first, then deleted."""
-    if not target.exists():
-        new.rename(target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    target.rename(old / target.name)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _read_stamp(target_dir: Path) -> dict | None:

@@ -2,21 +2,23 @@
 
 Order: the ``CAPTION_DEVICE`` environment variable (or an explicit argument), else Intel GPU
 (``xpu``, native in PyTorch >= 2.5) > NVIDIA GPU (``cuda``) > Apple GPU (``mps``) > ``cpu``.
-Precision: bf16 where the device computes it natively (Intel GPUs, CUDA with bf16 support,
-CPUs with AVX512-BF16 or AMX), fp16 with loss scaling on older CUDA GPUs, else fp32.
+Precision: bf16 only where the device computes it natively (an Intel GPU or an NVIDIA GPU that
+says so when torch asks without counting emulation, a CPU with AVX512-BF16 or AMX), fp16 with a
+loss scaler on NVIDIA GPUs without native bf16 (T4, V100: their emulated bf16 is slow), else fp32.
 
-Intel Extension for PyTorch is retired upstream; it is used only if a user already has it.
+Intel Extension for PyTorch is retired upstream; it is used only if a user already has it. Nothing
+here is POSIX-only: peak memory comes from the device APIs and ``psutil``, so Windows works too.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import resource
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import torch
 
 DEVICE_ENV_VAR = "CAPTION_DEVICE"
@@ -25,6 +27,8 @@ PRECISIONS = ("bf16", "fp16", "fp32")
 # accelerate's name for each precision
 ACCELERATE_MIXED_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
 TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+XPU_INDEX_URL = "https://download.pytorch.org/whl/xpu"
+XPU_DRIVER_DOCS = "https://docs.pytorch.org/docs/stable/notes/get_start_xpu.html"
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,34 @@ def is_available(device: str) -> bool:
     return False
 
 
+def requested_device(requested: str | None = None) -> tuple[str | None, str]:
+    """``(device asked for or None for automatic, where it came from)``: the argument unless it
+    is "auto", else ``$CAPTION_DEVICE``."""
+    if requested not in (None, "", "auto"):
+        return requested, "argument"
+    return os.environ.get(DEVICE_ENV_VAR, "").strip().lower() or None, f"${DEVICE_ENV_VAR}"
+
+
+def xpu_advice(requested: str | None = None) -> str | None:
+    """One line of advice when an Intel GPU (``xpu``) was asked for and PyTorch cannot use one
+    here; None otherwise. Says whether the PyTorch build or the driver is missing."""
+    if requested_device(requested)[0] != "xpu" or is_available("xpu"):
+        return None
+    if getattr(torch.version, "xpu", None) is None:
+        return (
+            f"device='xpu' was asked for, but this PyTorch ({torch.__version__}) was built "
+            f"without Intel GPU support: get PyTorch's XPU build with `UV_INDEX={XPU_INDEX_URL} "
+            "uv run jupyter-lab` (README, section Intel GPUs)."
+        )
+    return (
+        "device='xpu' was asked for and this PyTorch has Intel GPU support, but it sees no Intel "
+        f"GPU: install or update the Intel GPU driver ({XPU_DRIVER_DOCS})."
+    )
+
+
 def pick_device(requested: str | None = None) -> tuple[str, str]:
     """Return ``(device, reason)``. ``requested`` may be "auto" or a device type."""
-    source = "argument"
-    if requested in (None, "", "auto"):
-        requested = os.environ.get(DEVICE_ENV_VAR, "").strip().lower() or None
-        source = f"${DEVICE_ENV_VAR}"
+    requested, source = requested_device(requested)
     if requested:
         if requested not in DEVICE_ORDER:
             raise ValueError(
@@ -86,9 +112,11 @@ def pick_device(requested: str | None = None) -> tuple[str, str]:
                 f"choose one of {', '.join(DEVICE_ORDER)}."
             )
         if not is_available(requested):
+            advice = xpu_advice(requested)
             raise RuntimeError(
                 f"Device {requested!r} was requested (from {source}) but PyTorch cannot use it "
                 f"here (torch {torch.__version__}). Unset {DEVICE_ENV_VAR} or set device='auto'."
+                + (f" {advice}" if advice else "")
             )
         return requested, f"requested by {source}"
     for device in DEVICE_ORDER:
@@ -117,14 +145,31 @@ def pick_precision(device: str, requested: str = "auto") -> tuple[str, str]:
     if requested != "auto":
         return requested, "requested"
     if device == "xpu":
-        return "bf16", "Intel GPUs compute bf16 natively"
+        query = getattr(torch.xpu, "is_bf16_supported", None)
+        if query is None:
+            return "fp32", "this PyTorch cannot say whether the Intel GPU computes bf16"
+        if native_bf16(query):
+            return "bf16", "this Intel GPU computes bf16 natively"
+        return "fp32", "this Intel GPU has no native bf16"
     if device == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return "bf16", "this CUDA GPU supports bf16"
-        return "fp16", "this CUDA GPU lacks bf16; fp16 with loss scaling"
+        if native_bf16(torch.cuda.is_bf16_supported):
+            return "bf16", "this CUDA GPU computes bf16 natively"
+        return (
+            "fp16",
+            "this CUDA GPU has no native bf16 (only slow emulation); fp16 with loss scaling",
+        )
     if device == "cpu" and cpu_supports_bf16():
         return "bf16", "this CPU has AVX512-BF16/AMX"
     return "fp32", f"no fast half precision on {device} here"
+
+
+def native_bf16(query: Callable[..., bool]) -> bool:
+    """Ask a ``torch.<device>.is_bf16_supported`` whether bf16 is native, not emulated (torch
+    versions without the ``including_emulation`` argument answer for native support)."""
+    try:
+        return bool(query(including_emulation=False))
+    except TypeError:
+        return bool(query())
 
 
 def maybe_load_ipex() -> bool:
@@ -154,10 +199,32 @@ def reset_peak_memory(device: str) -> None:
 
 def peak_memory_mb(device: str) -> float:
     """Peak memory in MiB: allocated device memory since the last reset on CUDA/XPU, the current
-    allocation on MPS, and on the CPU the process's peak resident memory since it started."""
+    allocation on MPS, and on the CPU the process's peak resident memory since it started
+    (``process_peak_memory_bytes``). ``device`` may carry an index ("cuda:0")."""
+    device = device.split(":")[0]
     if device in ("cuda", "xpu"):
         return getattr(torch, device).max_memory_allocated() / 2**20
     if device == "mps":
         return torch.mps.current_allocated_memory() / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+    return process_peak_memory_bytes() / 2**20
+
+
+def process_peak_memory_bytes(status: Path = Path("/proc/self/status")) -> int:
+    """This process's peak resident memory in bytes, through ``psutil``: the peak working set on
+    Windows, ``VmHWM`` on Linux; where neither exists (macOS), the current resident size."""
+    info = psutil.Process().memory_info()
+    peak = getattr(info, "peak_wset", None)  # Windows
+    if peak is None:
+        peak = _linux_peak_rss(status)
+    return max(peak or 0, info.rss)
+
+
+def _linux_peak_rss(status: Path) -> int | None:
+    try:
+        lines = status.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # kB
+    return None

@@ -2,7 +2,10 @@
 
 The release (Orion-AI-Lab/Hephaestus on GitHub) comes as an annotation folder, one
 ``<uniqueID>.json`` per InSAR, and the raw InSAR tree
-``<frameID>/interferograms/<primary_date>_<secondary_date>/InSAR.png``. ``build_release_zips``
+``<frameID>/interferograms/<primary_date>_<secondary_date>/``. In that folder the InSAR is
+``<primary>_<secondary>.geo.diff.png`` (the LiCSAR name the official code reads) or ``InSAR.png``
+(the name the release's README gives); the coherence is ``<primary>_<secondary>.geo.cc.png`` or
+``Coherence.png``. Both namings are accepted (see ``find_raw_files``). ``build_release_zips``
 pairs them and writes this project's layout (``images/<uniqueID>.png``, each image resized to a
 square, and ``annotations/<uniqueID>.json``, the original file byte for byte) plus
 ``manifest.json``: what was kept, and every skipped annotation file with the reason.
@@ -38,11 +41,12 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from helpers import records, synthetic
+from helpers import annotation_schema, records, synthetic
 from helpers.files import replaced_together, write_zip_entry
 from helpers.records import DatasetError, LoadReport, Record, SkippedItem
 
-INSAR_NAME = "InSAR.png"
+INSAR_NAMES = ("{dates}.geo.diff.png", "InSAR.png")  # LiCSAR name first, then the README's
+COHERENCE_NAMES = ("{dates}.geo.cc.png", "Coherence.png")
 OUTPUT_NAMES = ("images.zip", "annotations.zip", "manifest.json")
 EXCLUDE_FLAGS = ("corrupted", "no_info")
 LOCATION_FIELDS = ("frameID", "primary_date", "secondary_date")
@@ -67,28 +71,34 @@ class BuildResult:
         print("Wrote:", *(f"  {path}" for path in self.paths), sep="\n")
 
 
+@dataclass(frozen=True)
+class RawFiles:
+    """The files of one interferogram folder of the raw tree (``coherence`` may be absent)."""
+
+    insar: Path | None
+    coherence: Path | None
+
+
+def find_raw_files(folder: Path) -> RawFiles:
+    """The InSAR and coherence PNGs in ``<frameID>/interferograms/<primary>_<secondary>/``.
+
+    Each is looked up under its LiCSAR name (``<primary>_<secondary>.geo.diff.png`` /
+    ``.geo.cc.png``) first, then under the README's (``InSAR.png`` / ``Coherence.png``)."""
+
+    def first(names: tuple[str, ...]) -> Path | None:
+        candidates = (folder / name.format(dates=folder.name) for name in names)
+        return next((path for path in candidates if path.is_file()), None)
+
+    return RawFiles(insar=first(INSAR_NAMES), coherence=first(COHERENCE_NAMES))
+
+
 def deformation_polygons(annotation: dict[str, Any]) -> list[list[float]]:
-    """The ``segmentation_mask`` polygons as flat [x1, y1, x2, y2, ...] lists in raw pixels.
-
-    A single flat list counts as one polygon (the release has both forms); empty ones are dropped.
-    Raises ``ValueError`` for anything else.
-    """
-    mask = annotation.get("segmentation_mask") or []
-    if isinstance(mask, list) and mask and not any(isinstance(item, list) for item in mask):
-        mask = [mask]
-    if not isinstance(mask, list) or not all(_is_polygon(item) for item in mask):
-        raise ValueError(
-            f"segmentation_mask: expected flat [x1, y1, x2, y2, ...] lists, got {mask!r:.200}"
-        )
-    return [[float(v) for v in polygon] for polygon in mask if polygon]
-
-
-def _is_polygon(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) % 2 == 0
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    )
+    """The ``segmentation_mask`` polygons of a raw annotation as lists (see
+    ``helpers.annotation_schema.polygons``); raises ``ValueError`` for a malformed mask."""
+    try:
+        return [list(polygon) for polygon in annotation_schema.polygons(annotation)]
+    except annotation_schema.InvalidRecord as err:
+        raise ValueError(f"segmentation_mask: {err.args[-1]}") from err
 
 
 def crop_box(
@@ -117,7 +127,7 @@ def render_image(record: Record, size: int, crop_to_deformation: bool = False) -
     with Image.open(record.image_path) as image:
         rgb = image.convert("RGB")
     if crop_to_deformation:
-        rgb = rgb.crop(crop_box(deformation_polygons(record.annotation), *rgb.size, size))
+        rgb = rgb.crop(crop_box(record.segmentation_mask, *rgb.size, size))
     resized = rgb.resize((size, size), Image.Resampling.LANCZOS)
     return synthetic.png_bytes(np.asarray(resized))
 
@@ -136,7 +146,7 @@ def build_release_zips(
 ) -> BuildResult:
     """Write ``out_dir/images.zip``, ``annotations.zip`` and ``manifest.json`` from the release.
 
-    Bad records (missing InSAR.png, unreadable image, invalid JSON, missing or empty caption...)
+    Bad records (missing InSAR image, unreadable image, invalid JSON, missing or empty caption...)
     are skipped and reported; ``DatasetError`` when none is usable. Refuses an ``out_dir`` inside
     either source folder and existing outputs unless ``overwrite``. The outputs are written to
     temporary files and renamed at the end, so a crash never leaves a half-written zip.
@@ -144,7 +154,7 @@ def build_release_zips(
     annotations_dir, raw_dir, out_dir = Path(annotations_dir), Path(raw_dir), Path(out_dir)
     targets = _check_arguments(annotations_dir, raw_dir, out_dir, size, overwrite)
     report, json_paths = _select_records(
-        annotations_dir, raw_dir, unique_captions, exclude_corrupted, crop_to_deformation, progress
+        annotations_dir, raw_dir, unique_captions, exclude_corrupted, progress
     )
     if not report.records:
         first = "\n  ".join(map(str, report.skipped[:10])) or "(no .json files)"
@@ -169,7 +179,6 @@ def _select_records(
     raw_dir: Path,
     unique_captions: bool,
     exclude_corrupted: bool,
-    crop: bool,
     progress: bool,
 ) -> tuple[LoadReport, dict[str, Path]]:
     """Validate every annotation file and its InSAR, then filter; also return id -> JSON path."""
@@ -179,9 +188,7 @@ def _select_records(
     for stem in sorted(json_paths, key=records.id_sort_key):
         notes: list[str] = []  # the parser's warnings, kept only for records that are kept
         try:
-            candidates.append(
-                _candidate(stem, json_paths[stem], raw_dir, exclude_corrupted, crop, notes)
-            )
+            candidates.append(_candidate(stem, json_paths[stem], raw_dir, exclude_corrupted, notes))
         except records.InvalidRecord as err:
             report.skipped.append(SkippedItem(json_paths[stem], *err.args))
         else:
@@ -239,29 +246,24 @@ def _candidate(
     json_path: Path,
     raw_dir: Path,
     exclude_corrupted: bool,
-    crop: bool,
     warnings: list[str],
 ) -> Record:
     """Parse and check one annotation file and locate its InSAR; raises ``InvalidRecord``."""
     record = records.parse_record(stem, json_path, json_path, warnings)  # image located below
-    annotation = record.annotation
     for flag in EXCLUDE_FLAGS if exclude_corrupted else ():
-        if records.int_field(annotation, flag):
+        if getattr(record, flag):
             raise records.InvalidRecord(f"{flag} excluded")
-    if crop:
-        try:
-            deformation_polygons(annotation)
-        except ValueError as err:
-            raise records.InvalidRecord("invalid segmentation_mask", str(err)) from err
-    parts = [str(annotation.get(key) or "") for key in LOCATION_FIELDS]
+    parts = [record.frame_id, record.primary_date, record.secondary_date]
     if not all(part not in ("", ".", "..") and PurePosixPath(part).name == part for part in parts):
         raise records.InvalidRecord(
             "cannot locate the InSAR", f"{', '.join(LOCATION_FIELDS)} = {parts}"
         )
-    image_path = raw_dir / parts[0] / "interferograms" / f"{parts[1]}_{parts[2]}" / INSAR_NAME
-    if not image_path.is_file():
-        raise records.InvalidRecord(f"missing {INSAR_NAME}", f"expected {image_path}")
-    return replace(record, image_path=image_path)
+    folder = raw_dir / parts[0] / "interferograms" / f"{parts[1]}_{parts[2]}"
+    insar = find_raw_files(folder).insar
+    if insar is None:
+        names = " or ".join(name.format(dates=folder.name) for name in INSAR_NAMES)
+        raise records.InvalidRecord("missing InSAR image", f"expected {names} in {folder}")
+    return replace(record, image_path=insar)
 
 
 def _manifest(

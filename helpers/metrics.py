@@ -43,9 +43,11 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
+from safetensors import SafetensorError
 
 from helpers.config import CaptionConfig
 from helpers.device import pick_device
+from helpers.load_errors import ModelLoadError, explain_load_error
 
 BERTSCORE_COLUMNS = ("bertscore_precision", "bertscore_recall", "bertscore_f1")
 BLEU_COLUMNS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")
@@ -143,13 +145,17 @@ def load_bertscorer(
     try:
         model_type, info = bertscore_choice(cfg)
         scorer = BERTScorer(model_type=model_type, num_layers=info.num_layers, device=device)
-    except OSError as err:
+    except (OSError, SafetensorError) as err:
+        specific = explain_load_error(err, _requested_scorer(cfg), safetensors_only=False)
+        if specific is not None:
+            raise ModelLoadError(f"BERTScore model: {specific}", specific.kind) from None
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RuntimeError(
+        raise ModelLoadError(
             f"Could not load the BERTScore model {_requested_scorer(cfg)!r}: {reason}\n"
             "It comes from the Hugging Face Hub (or the Hugging Face cache). Offline, score "
             "with the MiniLM packaged with this project instead: "
-            f"load_config(..., bertscore_model={OFFLINE_BERTSCORE!r}), or use the 'demo' profile."
+            f"load_config(..., bertscore_model={OFFLINE_BERTSCORE!r}), or use the 'demo' profile.",
+            "unavailable",
         ) from None
     return BertScoreModel(scorer, info, batch_size)
 

@@ -7,7 +7,9 @@
   (``microsoft/git-base``) through ``AutoModelForCausalLM``/``AutoProcessor``; the family comes
   from ``config.json``'s ``model_type``. When neither the Hub nor the local cache has the model,
   ``ModelUnavailableError`` says so and names the offline ``demo`` profile: there is never a
-  silent fallback to random weights.
+  silent fallback to random weights. Other failures say what is wrong instead
+  (``helpers.load_errors``): a damaged or half-downloaded cached file (named, with the cache
+  folder to delete), a folder without safetensors weights, a full disk, a permission problem.
 * ``"random:tiny"``, ``"random:small"`` or ``"random:blip-large"``: the real BLIP classes with
   random weights (seeded by ``cfg.seed``) and an offline processor, for the offline profiles and
   for shape, memory and LoRA checks of the true BLIP-large architecture.
@@ -28,6 +30,7 @@ import torch
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError
 from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors import SafetensorError
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -42,6 +45,7 @@ from transformers import (
 
 from helpers.attention import use_sdpa
 from helpers.config import CaptionConfig
+from helpers.load_errors import ModelLoadError, explain_load_error
 
 STAND_IN_PREFIX = "random:"
 DECODER_START_TOKEN = "[DEC]"
@@ -69,8 +73,14 @@ STAND_INS: dict[str, tuple[dict[str, int], dict[str, int], int]] = {
 }
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(ModelLoadError):
     """The model is neither reachable on the Hugging Face Hub nor in the local cache."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "unavailable")
+
+
+LOAD_ERRORS = (OSError, HfHubHTTPError, SafetensorError)  # what a failed from_pretrained raises
 
 
 @dataclass
@@ -92,7 +102,7 @@ def load_captioner(cfg: CaptionConfig, *, cache_dir: str | Path | None = None) -
         return Captioner(model, build_offline_processor(cfg.image_size), "blip", source)
     folder = Path(name).expanduser()
     if folder.is_dir():
-        return _load_pretrained(str(folder), cfg, {}, f"local folder {folder}")
+        return _load_local(folder, cfg)
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
         raise FileNotFoundError(f"Model folder {name} (cfg.model_name) does not exist.")
     problem = _hub_problem(name)
@@ -100,7 +110,10 @@ def load_captioner(cfg: CaptionConfig, *, cache_dir: str | Path | None = None) -
     where = "local cache (Hub unreachable)" if problem else "Hugging Face Hub"
     try:
         return _load_pretrained(name, cfg, options, f"{name} from the {where}")
-    except (OSError, HfHubHTTPError) as err:
+    except LOAD_ERRORS as err:
+        specific = explain_load_error(err, name, cache_dir=cache_dir)
+        if specific is not None:
+            raise specific from err
         reason = problem or _one_line(err)
         raise ModelUnavailableError(
             f"Could not load the model {name!r} from the Hugging Face Hub or the local cache "
@@ -108,6 +121,19 @@ def load_captioner(cfg: CaptionConfig, *, cache_dir: str | Path | None = None) -
             'profile (CAPTION_PROFILE=demo, or load_config("demo")), which builds a small BLIP '
             "with random weights and trains it on synthetic data."
         ) from err
+
+
+def _load_local(folder: Path, cfg: CaptionConfig) -> Captioner:
+    """Load a model folder, saying what is wrong with it when it cannot load."""
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} is not a model folder: it has no config.json.")
+    try:
+        return _load_pretrained(str(folder), cfg, {}, f"local folder {folder}")
+    except LOAD_ERRORS as err:
+        specific = explain_load_error(err, str(folder))
+        if specific is None:
+            raise
+        raise specific from err
 
 
 def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) -> Captioner:
@@ -243,6 +269,20 @@ def apply_lora(model: PreTrainedModel, cfg: CaptionConfig) -> PeftModel:
         return get_peft_model(model, lora)
 
 
+LORA_LEARNING_RATE_FACTOR = 4  # LoRA's few weights usually want a higher rate than all of them
+
+
+def lora_config(cfg: CaptionConfig) -> CaptionConfig:
+    """The config of a LoRA run of ``cfg``, shared by notebook 05 and ``helpers.train --lora``:
+    its own folder ``<run_dir>-lora`` (a LoRA run never resumes a full fine-tune) and the
+    learning rate ``cfg.lora_learning_rate``, by default 4 x ``cfg.learning_rate``."""
+    rate = cfg.lora_learning_rate
+    if rate is None:
+        rate = LORA_LEARNING_RATE_FACTOR * cfg.learning_rate
+    run_dir = cfg.run_dir.with_name(f"{cfg.run_dir.name}-lora")
+    return cfg.with_overrides(run_dir=run_dir, learning_rate=rate)
+
+
 def load_lora(
     model: PreTrainedModel, adapter_dir: str | Path, *, is_trainable: bool = False
 ) -> PeftModel:
@@ -295,6 +335,7 @@ __all__ = [
     "freeze_vision_encoder",
     "load_captioner",
     "load_lora",
+    "lora_config",
     "merge_lora",
     "stand_in_config",
     "vision_encoder",

@@ -21,6 +21,7 @@ from typing import Any
 from PIL import Image
 from tqdm.auto import tqdm
 
+from helpers.annotation_schema import InvalidRecord, Polygon, typed_fields
 from helpers.data_extract import JUNK_DIRS
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
@@ -32,17 +33,28 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class Record:
-    """One interferogram with its annotation; ``annotation`` keeps the raw JSON."""
+    """One interferogram with its annotation, every field typed (see ``helpers.annotation_schema``
+    for how each is read). ``annotation`` keeps the raw JSON for reference only."""
 
     unique_id: str
     frame_id: str
     image_path: Path
     caption: str
     label: tuple[str, ...] = ()
-    activity_type: tuple[str, ...] = ()
-    atmospheric_fringes: int = 0
-    orbital_fringes: int = 0
-    low_coherence: int = 0
+    activity_type: tuple[str, ...] = ()  # one per deformation pattern
+    intensity_level: tuple[str, ...] = ()
+    phase: str = ""
+    confidence: float | None = None
+    atmospheric_fringes: int = 0  # 0 (none) to 3
+    corrupted: bool = False
+    processing_error: bool = False
+    glacier_fringes: bool = False
+    orbital_fringes: bool = False
+    low_coherence: bool = False
+    no_info: bool = False
+    image_artifacts: bool = False
+    is_crowd: bool = False  # several deformation patterns
+    segmentation_mask: tuple[Polygon, ...] = ()
     primary_date: str = ""
     secondary_date: str = ""
     synthetic: bool = False
@@ -50,7 +62,12 @@ class Record:
 
     @property
     def has_deformation(self) -> bool:
+        """The label says ``Deformation`` (compared exactly, never as a substring)."""
         return "Deformation" in self.label
+
+    @property
+    def polygon_count(self) -> int:
+        return len(self.segmentation_mask)
 
 
 @dataclass(frozen=True)
@@ -72,14 +89,22 @@ class LoadReport:
     records: list[Record]
     skipped: list[SkippedItem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # optional schema field -> how many kept records lacked it (read as its default)
+    missing_fields: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
         lines = [f"Loaded {len(self.records)} records, skipped {len(self.skipped)} file(s)."]
-        for reason, count in Counter(item.reason for item in self.skipped).most_common():
+        for reason, count in self.skipped_by_reason().items():
             lines.append(f"  {count:6d} x {reason}")
+        if self.missing_fields:
+            absent = ", ".join(f"{name} ({n})" for name, n in self.missing_fields.most_common())
+            lines.append(f"Fields absent, read as their defaults (records): {absent}.")
         if self.warnings:
             lines.append(f"{len(self.warnings)} warning(s).")
         return "\n".join(lines)
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        return dict(Counter(item.reason for item in self.skipped).most_common())
 
     def show(self, limit: int = 10) -> None:
         """Print the summary plus the first ``limit`` skipped files and warnings."""
@@ -89,10 +114,6 @@ class LoadReport:
                 print(f"{title} (first {min(limit, len(items))} of {len(items)}):")
                 for item in items[:limit]:
                     print(f"  {item}")
-
-
-class InvalidRecord(Exception):
-    """An annotation that cannot become a Record (reason, detail)."""
 
 
 def id_sort_key(unique_id: str) -> tuple[int, int, str]:
@@ -123,21 +144,26 @@ def load_records(*roots: Path, progress: bool = False) -> LoadReport:
     ):
         report.skipped += [SkippedItem(files[s], reason) for s in files.keys() - others.keys()]
 
-    candidates = []
+    candidates, absent = [], []
     for stem in sorted(images.keys() & annotations.keys(), key=id_sort_key):
+        missing: list[str] = []
         try:
-            candidates.append(parse_record(stem, images[stem], annotations[stem], report.warnings))
+            record = parse_record(stem, images[stem], annotations[stem], report.warnings, missing)
         except InvalidRecord as err:
             report.skipped.append(SkippedItem(annotations[stem], *err.args))
+        else:
+            candidates.append(record)
+            absent.append(missing)
     paths = [record.image_path for record in candidates]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         checks = pool.map(image_problem, paths)
         problems = list(tqdm(checks, total=len(paths), desc="check images", disable=not progress))
-    for record, problem in zip(candidates, problems, strict=True):
+    for record, missing, problem in zip(candidates, absent, problems, strict=True):
         if problem:
             report.skipped.append(SkippedItem(record.image_path, *problem))
         else:
             report.records.append(record)
+            report.missing_fields.update(missing)
 
     if not report.records:
         first = "\n  ".join(map(str, report.skipped[:10])) or "(no image or .json files)"
@@ -173,8 +199,17 @@ def files_by_stem(
     return found
 
 
-def parse_record(stem: str, image_path: Path, json_path: Path, warn: list[str]) -> Record:
-    """A ``Record`` from one annotation file; raises ``InvalidRecord`` (reason, detail)."""
+def parse_record(
+    stem: str,
+    image_path: Path,
+    json_path: Path,
+    warn: list[str],
+    missing: list[str] | None = None,
+) -> Record:
+    """A ``Record`` from one annotation file; raises ``InvalidRecord`` (reason, detail).
+
+    Warnings go to ``warn``; the optional schema fields the file lacks are appended to
+    ``missing`` (they get their defaults)."""
     try:
         raw = json_path.read_bytes()
     except OSError as err:
@@ -205,40 +240,10 @@ def parse_record(stem: str, image_path: Path, json_path: Path, warn: list[str]) 
         frame_id=str(frame_id),
         image_path=image_path,
         caption=normalize_caption(caption),
-        label=_string_tuple(data, "label"),
-        activity_type=_string_tuple(data, "activity_type"),
-        atmospheric_fringes=int_field(data, "atmospheric_fringes"),
-        orbital_fringes=int_field(data, "orbital_fringes"),
-        low_coherence=int_field(data, "low_coherence"),
-        primary_date=str(data.get("primary_date") or ""),
-        secondary_date=str(data.get("secondary_date") or ""),
         synthetic=data.get("synthetic") is True,
         annotation=data,
+        **typed_fields(data, [] if missing is None else missing),
     )
-
-
-def _string_tuple(data: dict[str, Any], key: str) -> tuple[str, ...]:
-    """A list of strings (a lone string or a missing field are tolerated)."""
-    value = data.get(key)
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise InvalidRecord(f"wrong type for {key}", f"expected a list of strings, got {value!r}")
-
-
-def int_field(data: dict[str, Any], key: str) -> int:
-    """An integer flag (missing = 0; integral floats and digit strings are tolerated)."""
-    value = data.get(key)
-    if value is None:
-        return 0
-    if isinstance(value, (int, float)) and float(value).is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise InvalidRecord(f"wrong type for {key}", f"expected an integer, got {value!r}")
 
 
 def image_problem(path: Path) -> tuple[str, ...] | None:

@@ -6,8 +6,11 @@
     uv run accelerate launch --multi_gpu --num_processes 2 -m helpers.train --profile demo
 
 The profile (``--profile``, else ``$CAPTION_PROFILE``, else ``full``) sets everything; the flags
-override single settings. LoRA runs default to ``<run_dir>-lora`` so they never resume a full
-fine-tune. Rerunning the same command resumes from the last checkpoint.
+override single settings. ``--lora`` uses ``helpers.modeling.lora_config``, like notebook 05: the
+folder ``<run_dir>-lora`` (a LoRA run never resumes a full fine-tune) and the LoRA learning rate
+(``--learning-rate`` sets it). Rerunning the same command resumes from the last checkpoint when
+it belongs to the same run, and refuses with the differences otherwise; ``--restart`` deletes
+that run and starts over in the same folder.
 
 Several processes on CPUs only: ``accelerate launch --cpu --num_processes N`` starts a single
 process (accelerate needs mpirun for several CPU processes); ``--multi_gpu --num_processes N``
@@ -26,7 +29,7 @@ from pathlib import Path
 from helpers.batching import CaptionCollator, CaptionDataset
 from helpers.config import PROFILES, CaptionConfig, load_config
 from helpers.data import prepare_dataset
-from helpers.modeling import apply_lora, decoder_start_token_id, load_captioner
+from helpers.modeling import apply_lora, decoder_start_token_id, load_captioner, lora_config
 from helpers.training import TrainResult, make_accelerator, train
 
 # flag -> config field, for the plain overrides
@@ -52,6 +55,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--lora", action="store_true", help="train LoRA adapters instead of all weights"
     )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete the run in the run folder (checkpoint, history, exports) and start over",
+    )
     parser.add_argument("--freeze-vision-encoder", action="store_true", default=None)
     parser.add_argument("--gradient-checkpointing", action="store_true", default=None)
     parser.add_argument(
@@ -66,14 +74,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def config_from_args(args: argparse.Namespace) -> CaptionConfig:
-    """The profile's config with the flags' overrides; LoRA runs get ``<run_dir>-lora``."""
+    """The profile's config with the flags' overrides; with ``--lora``, ``lora_config`` of it
+    (``--learning-rate`` is then the LoRA rate, ``--run-dir`` the folder as given)."""
     fields = [field for field, _ in OVERRIDES.values()]
     fields += ["freeze_vision_encoder", "gradient_checkpointing", "cache_image_features"]
     overrides = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
-    cfg = load_config(args.profile, **overrides)
-    if args.lora and args.run_dir is None:
-        cfg = cfg.with_overrides(run_dir=cfg.run_dir.with_name(f"{cfg.run_dir.name}-lora"))
-    return cfg
+    if not args.lora:
+        return load_config(args.profile, **overrides)
+    if "learning_rate" in overrides:
+        overrides["lora_learning_rate"] = overrides.pop("learning_rate")
+    cfg = lora_config(load_config(args.profile, **overrides))
+    return cfg if args.run_dir is None else cfg.with_overrides(run_dir=args.run_dir)
 
 
 @contextlib.contextmanager
@@ -107,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> TrainResult:
             captioner.processor, cfg.max_caption_tokens, decoder_start_token_id(captioner.model)
         ),
         run_dir=cfg.run_dir,
+        resume=not args.restart,
     )
     accelerator.print(
         f"Best epoch {result.best_epoch} (val loss {result.best_val_loss:.4f}); "

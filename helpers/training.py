@@ -8,28 +8,36 @@ num_processes=N)`` requires (no Accelerator may exist in the kernel before that 
 
 What a run leaves in ``run_dir``::
 
-    config.json    the config the run used
+    config.json    the config the run started with
     history.csv    per epoch: epoch, train_loss, val_loss, learning_rate, seconds,
                    samples_per_second, peak_memory_mb (device memory on GPUs; on the CPU the
-                   process's peak resident memory so far)
+                   process's peak resident memory so far), device, precision
     summary.json   when training ends: parameters trained, device, precision, validation loss
                    before training, best epoch
-    last/          resumable checkpoint, rewritten each epoch (helpers.checkpointing)
+    last/          resumable checkpoint, rewritten each epoch (helpers.checkpointing), with the
+                   record of its run (helpers.resume)
     best/          export of the epoch with the lowest validation loss
     final/         what to use afterwards: the best epoch again, once training has ended
 
 Rerunning ``train`` with the same ``run_dir`` resumes from ``last/`` and gives the same weights and
-losses as a run that never stopped. When training ends, the model passed in holds the best epoch's
-weights (with LoRA: the best adapters, still unmerged; ``final/`` holds the merged model).
+losses as a run that never stopped. It resumes only the same run (same model, LoRA or not, data
+and training settings, ``helpers.resume``); otherwise it refuses and says what differs.
+``resume=False`` starts over in place. More epochs (and other safe changes) continue the run.
+
+The Accelerator trains on exactly the device ``helpers.device`` picked (Accelerate on its own
+prefers CUDA to an Intel GPU); fp16 runs keep their loss scaler's state in every checkpoint.
+When training ends, the model passed in holds the best epoch's weights (with LoRA: the best
+adapters, still unmerged; ``final/`` holds the merged model).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
-from collections.abc import Callable, Sized
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sized
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,9 +51,12 @@ from transformers import get_scheduler
 
 from helpers.checkpointing import (
     TrainingState,
+    clear_run,
     copy_export,
     export_model,
+    find_checkpoint,
     load_checkpoint,
+    read_run,
     restore_export,
     save_checkpoint,
     write_history,
@@ -60,6 +71,7 @@ from helpers.modeling import (
     enable_gradient_checkpointing,
     freeze_vision_encoder,
 )
+from helpers.resume import ResumeCheck, ResumeRefused, check_resume, refusal_message, run_record
 
 
 class NonFiniteLossError(RuntimeError):
@@ -119,16 +131,42 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
 
 def make_accelerator(cfg: CaptionConfig) -> tuple[Accelerator, DeviceChoice]:
     """The Accelerator for ``cfg``'s device and precision, and that choice with its reasons.
+    It runs on exactly the device ``helpers.device`` chose, or this raises and says why.
 
     Processes share one accelerate state, so code that runs before ``train`` (data preparation,
     downloads under ``main_process_first``) may call this too and gets the same setup."""
     choice = choose_device(cfg.device, cfg.precision)
-    accelerator = Accelerator(
-        cpu=choice.device == "cpu",
-        mixed_precision=choice.mixed_precision,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-    )
+    with _accelerate_device(choice.device):
+        accelerator = Accelerator(
+            cpu=choice.device == "cpu",
+            mixed_precision=choice.mixed_precision,
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        )
+    if accelerator.device.type != choice.device:
+        raise RuntimeError(
+            f"Accelerate set this process up on {accelerator.device}, but helpers chose "
+            f"{choice.device} ({choice.device_reason}). Under `accelerate launch` with several "
+            "processes Accelerate picks the GPU type itself: set CAPTION_DEVICE="
+            f"{accelerator.device.type} to train there. In a notebook, an Accelerator made "
+            "earlier fixed the device: restart the kernel."
+        )
     return accelerator, choice
+
+
+@contextmanager
+def _accelerate_device(device: str) -> Iterator[None]:
+    """Make a single-process Accelerator start on ``device``: Accelerate reads the device from
+    ``ACCELERATE_TORCH_DEVICE`` when it first sets up (else it prefers CUDA to XPU). Launched
+    processes (``LOCAL_RANK`` set) each get their own GPU from Accelerate and are left alone."""
+    variable = "ACCELERATE_TORCH_DEVICE"
+    if device == "cpu" or "LOCAL_RANK" in os.environ or variable in os.environ:
+        yield
+        return
+    os.environ[variable] = device
+    try:
+        yield
+    finally:
+        os.environ.pop(variable, None)
 
 
 def train(
@@ -140,11 +178,14 @@ def train(
     collate_fn: Callable[[list], dict[str, torch.Tensor]],
     *,
     run_dir: str | Path | None = None,
+    resume: bool = True,
 ) -> TrainResult:
     """Train ``model`` (a plain model or a LoRA ``PeftModel``) and return what happened.
 
     Each batch from ``collate_fn`` must hold the model's inputs and ``labels``. Settings come
-    from ``cfg``; ``run_dir`` defaults to ``cfg.run_dir``.
+    from ``cfg``; ``run_dir`` defaults to ``cfg.run_dir``. A checkpoint there is continued when
+    it belongs to this run (``helpers.resume``: otherwise ``ResumeRefused``); ``resume=False``
+    deletes it and the run's other outputs first and starts over.
     """
     run_dir = Path(run_dir or cfg.run_dir)
     for name, data in (("train_dataset", train_dataset), ("val_dataset", val_dataset)):
@@ -154,6 +195,8 @@ def train(
         raise ValueError(f"train(): epochs={cfg.epochs}; it needs at least 1.")
     accelerator, choice = make_accelerator(cfg)
     accelerator.print(f"{choice.summary()}; processes: {accelerator.num_processes}")
+    run = run_record(cfg, model, train_dataset, val_dataset)
+    check = _check_checkpoint(accelerator, run_dir, run, resume)
     set_seed(cfg.seed)
     if cfg.freeze_vision_encoder:
         freeze_vision_encoder(model)
@@ -178,7 +221,8 @@ def train(
     model, optimizer, train_loader, val_loader = accelerator.prepare(
         model, optimizer, train_loader, val_loader
     )
-    updates = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps) * cfg.epochs
+    updates_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
+    updates = updates_per_epoch * cfg.epochs
     scheduler = get_scheduler(
         "linear",
         optimizer=optimizer,
@@ -198,10 +242,9 @@ def train(
                 run_dir.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
         else:
-            _check_resumable(state, cfg, run_dir)
             accelerator.print(
                 f"Resuming from {run_dir / 'last'}: {state.epochs_done} of {cfg.epochs} epochs "
-                "done." + _schedule_change_note(cfg, run_dir)
+                "done." + _changes_note(check, state, optimizer, scheduler, updates_per_epoch)
             )
         resumed_from = state.epochs_done
 
@@ -229,13 +272,15 @@ def train(
                     "seconds": round(seconds, 3),
                     "samples_per_second": round(len(train_dataset) / seconds, 3),
                     "peak_memory_mb": round(peak_memory_mb(choice.device), 1),
+                    "device": accelerator.device.type,
+                    "precision": choice.precision,
                 }
             )
             state.epochs_done = epoch + 1
             _track_best(cfg, accelerator, raw_model, processor, state, val_loss, run_dir)
             if accelerator.is_main_process:
                 write_history(run_dir / "history.csv", state.history)
-            save_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler, state)
+            save_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler, state, run)
             accelerator.print(
                 f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, val loss "
                 f"{val_loss:.4f}, {seconds:.1f} s"
@@ -252,7 +297,7 @@ def train(
     restore_export(raw_model, run_dir / "best")
     if accelerator.is_main_process:
         copy_export(run_dir / "best", run_dir / "final")
-        _write_summary(run_dir, raw_model, choice, state)
+        _write_summary(run_dir, raw_model, accelerator, choice, state)
     accelerator.wait_for_everyone()
     model.eval()
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # undo the mixed-precision wrapper
@@ -351,14 +396,18 @@ def _track_best(
 
 
 def _write_summary(
-    run_dir: Path, model: torch.nn.Module, choice: DeviceChoice, state: TrainingState
+    run_dir: Path,
+    model: torch.nn.Module,
+    accelerator: Accelerator,
+    choice: DeviceChoice,
+    state: TrainingState,
 ) -> None:
     """``summary.json``: what the run trained, where, and its best epoch (for comparisons)."""
     trainable, total = count_parameters(model)
     summary = {
         "trainable_parameters": trainable,
         "total_parameters": total,
-        "device": choice.device,
+        "device": accelerator.device.type,
         "precision": choice.precision,
         "epochs_done": state.epochs_done,
         "initial_val_loss": state.initial_val_loss,
@@ -369,35 +418,66 @@ def _write_summary(
     write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
 
 
-def _check_resumable(state: TrainingState, cfg: CaptionConfig, run_dir: Path) -> None:
-    if state.model_name != cfg.model_name:
-        raise ValueError(
-            f"{run_dir / 'last'} continues a run of {state.model_name!r}, not {cfg.model_name!r}: "
-            "use another run_dir for a new run."
-        )
+def _check_checkpoint(
+    accelerator: Accelerator, run_dir: Path, run: dict[str, Any], resume: bool
+) -> ResumeCheck | None:
+    """Start over when ``resume`` is False; else refuse a checkpoint of another run. Returns
+    what changed safely when there is a checkpoint to continue."""
+    if not resume:
+        if accelerator.is_main_process:
+            removed = clear_run(run_dir)
+            if removed:
+                accelerator.print(f"Starting over in {run_dir}: deleted {', '.join(removed)}.")
+        accelerator.wait_for_everyone()
+    folder = find_checkpoint(run_dir)
+    if folder is None:
+        return None
+    check = check_resume(read_run(folder), run)
+    if check.conflicts:
+        raise ResumeRefused(refusal_message(run_dir, check.conflicts))
+    return check
 
 
-SCHEDULE_FIELDS = ("epochs", "batch_size", "gradient_accumulation_steps", "warmup_ratio")
-
-
-def _schedule_change_note(cfg: CaptionConfig, run_dir: Path) -> str:
-    """A note when a resumed run changes what its learning-rate schedule was built from."""
-    try:
-        started = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
+def _changes_note(
+    check: ResumeCheck | None,
+    state: TrainingState,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    updates_per_epoch: int,
+) -> str:
+    """What changed since the checkpoint (safe ones only get here) and, for the number of
+    epochs, what happens to the learning rate."""
+    if check is None or not check.changes:
         return ""
-    changed = [
-        f"{name}={started[name]} -> {getattr(cfg, name)}"
-        for name in SCHEDULE_FIELDS
-        if name in started and started[name] != getattr(cfg, name)
-    ]
-    if not changed:
-        return ""
-    return (
-        f" Note: the run started with other settings ({', '.join(changed)}); the learning-rate "
-        "schedule continues as if the new settings had been used from the start, so the rate "
-        "jumps. For a clean schedule, use a new run_dir."
+    note = f" Changed since the checkpoint, safe to continue: {check.describe_changes()}."
+    if "epochs" not in check.changes:
+        return note
+    was, now = check.changes["epochs"]
+    if now <= state.epochs_done:
+        return note + f" The run already has {state.epochs_done} epochs: nothing left to train."
+    before, after = rebase_schedule(optimizer, scheduler)
+    return note + (
+        f" The learning-rate schedule (linear warm-up, then linear decay to 0) is rebuilt for "
+        f"{now} epochs ({updates_per_epoch * now} updates), as if the run had been planned that "
+        f"long: after update {scheduler.last_epoch} the rate is {after:.3g} instead of "
+        f"{before:.3g} (the {was}-epoch schedule's), then falls to 0 by the end of epoch {now}."
     )
+
+
+def rebase_schedule(optimizer: torch.optim.Optimizer, scheduler: Any) -> tuple[float, float]:
+    """Set the optimizer's learning rates to what the (rebuilt) schedule gives at the step the
+    checkpoint reached, instead of the rates the checkpoint's schedule left; returns the first
+    group's ``(old, new)`` rate. ``scheduler`` is a ``LambdaLR`` (transformers' schedules)."""
+    step = scheduler.last_epoch
+    old = optimizer.param_groups[0]["lr"]
+    rates = [
+        base * rule(step)
+        for base, rule in zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)
+    ]
+    for group, rate in zip(optimizer.param_groups, rates, strict=True):
+        group["lr"] = rate
+    scheduler._last_lr = rates  # what get_last_lr() reports until the next step
+    return old, rates[0]
 
 
 def _nan_advice(cfg: CaptionConfig, state: TrainingState, run_dir: Path) -> str:
@@ -417,9 +497,11 @@ def _nan_advice(cfg: CaptionConfig, state: TrainingState, run_dir: Path) -> str:
 __all__ = [
     "EpochShuffleSampler",
     "NonFiniteLossError",
+    "ResumeRefused",
     "TrainResult",
     "evaluate",
     "make_accelerator",
     "parameter_groups",
+    "rebase_schedule",
     "train",
 ]

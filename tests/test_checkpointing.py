@@ -67,5 +67,8 @@ def test_history_round_trip(tmp_path):
         {"epoch": 2, "train_loss": 1.5, "val_loss": 1.8, "learning_rate": 5e-5},
     ]
     rows = [dict(row, seconds=3.0, samples_per_second=10.0, peak_memory_mb=812.5) for row in rows]
+    write_history(tmp_path / "history.csv", rows)  # a history from before the device columns
+    assert read_history(tmp_path / "history.csv") == rows
+    rows = [dict(row, device="xpu", precision="bf16") for row in rows]
     write_history(tmp_path / "history.csv", rows)
     assert read_history(tmp_path / "history.csv") == rows

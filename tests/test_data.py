@@ -393,23 +393,23 @@ def test_missing_zips_generate_synthetic_data_loudly(
         return out_dir / "images.zip", out_dir / "annotations.zip"
 
     monkeypatch.setattr(data, "write_synthetic_dataset", fake_writer)
-    cfg = config(tmp_path)
+    cfg = config(tmp_path, profile="demo")
     with pytest.warns(UserWarning, match="SYNTHETIC STAND-IN DATA, not Hephaestus"):
         prepared = prepare_dataset(cfg, progress=False)
     assert calls == [(cfg.data_dir, 12, 1)]
     assert prepared.synthetic
     out = capsys.readouterr().out
     assert "## SYNTHETIC STAND-IN DATA, not Hephaestus!" in out
-    assert "were missing" in out and "Hephaestus_dataset/README.md" in out
+    assert "held no data" in out and "Hephaestus_dataset/README.md" in out
 
-    with pytest.warns(UserWarning, match="The zips hold 12 synthetic samples"):
+    with pytest.warns(UserWarning, match="The data holds 12 synthetic samples"):
         assert prepare_dataset(cfg, progress=False).synthetic
     assert len(calls) == 1  # existing synthetic zips are reused, and still announced
 
 
 @pytest.mark.parametrize("how", ["marker", "annotations"])
-def test_existing_synthetic_zips_are_announced(tmp_path: Path, how: str):
-    cfg = config(tmp_path)
+def test_existing_synthetic_zips_are_announced_and_refused_by_full(tmp_path: Path, how: str):
+    cfg = config(tmp_path, profile="demo")
     write_zips(
         cfg.data_dir,
         dataset_annotations(synthetic=how == "annotations"),
@@ -417,3 +417,5 @@ def test_existing_synthetic_zips_are_announced(tmp_path: Path, how: str):
     )
     with pytest.warns(UserWarning, match="SYNTHETIC STAND-IN DATA"):
         assert prepare_dataset(cfg, progress=False).synthetic
+    with pytest.raises(DatasetError, match=r"synthetic stand-in data.*safe to delete"):
+        prepare_dataset(replace(cfg, profile="full"), progress=False)

@@ -38,21 +38,6 @@ def test_unavailable_or_unknown_device_is_a_clear_error(monkeypatch):
         dev.pick_device("tpu")
 
 
-def test_precision_rules(monkeypatch, tmp_path):
-    assert dev.pick_precision("xpu")[0] == "bf16"
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert dev.pick_precision("cuda") == (
-        "fp16",
-        "this CUDA GPU lacks bf16; fp16 with loss scaling",
-    )
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert dev.pick_precision("cuda")[0] == "bf16"
-    assert dev.pick_precision("mps")[0] == "fp32"
-    assert dev.pick_precision("xpu", "fp32") == ("fp32", "requested")
-    with pytest.raises(ValueError, match="fp8"):
-        dev.pick_precision("cpu", "fp8")
-
-
 def test_cpu_bf16_detection_reads_cpu_flags(tmp_path):
     with_amx = tmp_path / "amx"
     with_amx.write_text("flags\t: fpu sse avx2 amx_bf16 amx_tile\n")
@@ -69,3 +54,44 @@ def test_choice_maps_to_accelerate_and_torch():
     assert choice.dtype is torch.bfloat16
     assert dev.DeviceChoice("cpu", "fp32", "r", "r").mixed_precision == "no"
     assert choice.torch_device == torch.device("cpu")
+
+
+def test_xpu_advice_says_which_part_is_missing(monkeypatch):
+    monkeypatch.delenv("CAPTION_DEVICE", raising=False)
+    monkeypatch.setattr(dev, "is_available", lambda d: d == "cpu")
+    assert dev.xpu_advice("auto") is None and dev.xpu_advice("cuda") is None
+    monkeypatch.setattr(torch.version, "xpu", None, raising=False)
+    build = dev.xpu_advice("xpu")
+    assert "built without Intel GPU support" in build and dev.XPU_INDEX_URL in build
+    assert "\n" not in build
+    monkeypatch.setenv("CAPTION_DEVICE", "xpu")  # asked for through the environment
+    assert dev.xpu_advice("auto") == build
+    with pytest.raises(RuntimeError, match="built without Intel GPU support"):
+        dev.pick_device("auto")
+    monkeypatch.setattr(torch.version, "xpu", "20250101", raising=False)
+    assert dev.XPU_DRIVER_DOCS in dev.xpu_advice("xpu")
+    monkeypatch.setattr(dev, "is_available", lambda d: True)
+    assert dev.xpu_advice("xpu") is None
+
+
+def test_cpu_peak_memory_comes_from_psutil_on_windows(monkeypatch, tmp_path):
+    class WindowsMemory:  # psutil's pmem on Windows carries the peak working set
+        rss = 100 * 2**20
+        peak_wset = 300 * 2**20
+
+    class Process:
+        def memory_info(self):
+            return WindowsMemory()
+
+    monkeypatch.setattr(dev.psutil, "Process", Process)
+    assert dev.peak_memory_mb("cpu") == 300.0
+    del WindowsMemory.peak_wset  # Linux: VmHWM from /proc; elsewhere the current size
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmHWM:\t  409600 kB\nVmRSS:\t 1024 kB\n")
+    assert dev.process_peak_memory_bytes(status) == 400 * 2**20
+    assert dev.process_peak_memory_bytes(tmp_path / "missing") == 100 * 2**20
+
+
+def test_peak_memory_accepts_an_indexed_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda: 2**30)
+    assert dev.peak_memory_mb("cuda:0") == 1024.0

@@ -18,9 +18,11 @@ from helpers.config import load_config
 from helpers.data import DatasetError, load_records, normalize_caption, prepare_dataset
 from helpers.hephaestus_release import (
     DUPLICATE_CAPTION,
+    RawFiles,
     build_release_zips,
     crop_box,
     deformation_polygons,
+    find_raw_files,
     main,
 )
 from helpers.synthetic import generate_samples, png_bytes
@@ -31,10 +33,17 @@ SIZE = 32
 N = 24  # three synthetic frames
 
 
+NAMINGS = {  # InSAR and coherence file names: the release's README, and LiCSAR's (its code)
+    "readme": ("InSAR.png", "Coherence.png"),
+    "licsar": ("{dates}.geo.diff.png", "{dates}.geo.cc.png"),
+}
+
+
 class Release:
     """A release tree in ``tmp_path``: ``annotations/<id>.json`` and the raw InSAR tree."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, naming: str = "readme") -> None:
+        self.naming = NAMINGS[naming]
         self.annotations, self.raw = root / "annotations", root / "Hephaestus_Raw"
         self.annotations.mkdir(parents=True)
         self.by_id = {}
@@ -45,7 +54,8 @@ class Release:
             folder = self.insar(ann).parent
             folder.mkdir(parents=True)
             self.insar(ann).write_bytes(png_bytes(sample.image))
-            (folder / "Coherence.png").write_bytes(png_bytes(sample.image[..., :1].repeat(3, -1)))
+            coherence = folder / self.naming[1].format(dates=folder.name)
+            coherence.write_bytes(png_bytes(sample.image[..., :1].repeat(3, -1)))
 
     def json_path(self, uid: str) -> Path:
         return self.annotations / f"{uid}.json"
@@ -55,7 +65,8 @@ class Release:
 
     def insar(self, ann: dict) -> Path:
         dates = f"{ann['primary_date']}_{ann['secondary_date']}"
-        return self.raw / ann["frameID"] / "interferograms" / dates / "InSAR.png"
+        name = self.naming[0].format(dates=dates)
+        return self.raw / ann["frameID"] / "interferograms" / dates / name
 
     def edit(self, uid: str, **fields) -> None:
         self.by_id[uid] = {**self.by_id[uid], **fields}
@@ -85,6 +96,36 @@ def tree_hashes(root: Path) -> dict[str, str]:
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
+
+
+def test_both_raw_namings_build_byte_identical_zips(tmp_path: Path) -> None:
+    built = {}
+    for naming in NAMINGS:
+        release = Release(tmp_path / naming, naming)
+        assert release.insar(next(iter(release.by_id.values()))).name.endswith(
+            "InSAR.png" if naming == "readme" else ".geo.diff.png"
+        )
+        manifest = release.build(tmp_path / f"out-{naming}")
+        assert manifest["kept"] == N
+        built[naming] = [
+            (tmp_path / f"out-{naming}" / name).read_bytes()
+            for name in ("images.zip", "annotations.zip")
+        ]
+    assert built["readme"] == built["licsar"]
+
+
+def test_find_raw_files_prefers_the_licsar_name_and_finds_coherence(tmp_path: Path) -> None:
+    folder = tmp_path / "20200101_20200113"
+    folder.mkdir()
+    assert find_raw_files(folder) == RawFiles(None, None)
+    (folder / "InSAR.png").write_bytes(b"readme")
+    (folder / "Coherence.png").write_bytes(b"readme")
+    assert find_raw_files(folder) == RawFiles(folder / "InSAR.png", folder / "Coherence.png")
+    (folder / "20200101_20200113.geo.diff.png").write_bytes(b"licsar")
+    (folder / "20200101_20200113.geo.cc.png").write_bytes(b"licsar")
+    found = find_raw_files(folder)
+    assert found.insar.name == "20200101_20200113.geo.diff.png"
+    assert found.coherence.name == "20200101_20200113.geo.cc.png"
 
 
 def test_zips_load_through_load_records(release: Release, tmp_path: Path) -> None:
@@ -134,7 +175,7 @@ def test_bad_records_are_reported_and_the_rest_kept(release: Release, tmp_path: 
 
     reasons = {Path(item["file"]).name: item["reason"] for item in manifest["skipped_files"]}
     assert reasons == {
-        f"{uids[0]}.json": "missing InSAR.png",
+        f"{uids[0]}.json": "missing InSAR image",
         f"{uids[1]}.json": "invalid JSON",
         f"{uids[2]}.json": "missing caption",
         f"{uids[3]}.json": "empty caption",
@@ -143,6 +184,7 @@ def test_bad_records_are_reported_and_the_rest_kept(release: Release, tmp_path: 
     }
     details = {Path(item["file"]).name: item["detail"] for item in manifest["skipped_files"]}
     assert "InSAR.png" in details[f"{uids[0]}.json"]
+    assert ".geo.diff.png" in details[f"{uids[0]}.json"]  # both names it looked for
     assert str(truncated) in details[f"{uids[4]}.json"]
     assert manifest["kept"] == N - 6 and manifest["annotation_files"] == N
     report = load_records(*extracted(tmp_path / "out", tmp_path / "x"))

@@ -48,6 +48,13 @@ def run_notebook(name: str, cwd: Path) -> nbformat.NotebookNode:
     return notebook
 
 
+def printed_text(notebook: nbformat.NotebookNode) -> str:
+    """Everything the notebook's cells printed."""
+    return "".join(
+        output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", [])
+    )
+
+
 def assert_png(path: Path) -> None:
     assert path.is_file(), f"{path} was not written"
     with Image.open(path) as image:
@@ -70,8 +77,12 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assets = workspace / "assets" / "smoke"
     runs = workspace / "runs"
 
-    run_notebook("01_dataset_tour", NOTEBOOKS)
+    tour = printed_text(run_notebook("01_dataset_tour", NOTEBOOKS))
     assert (workspace / "Hephaestus_dataset" / "synthetic-smoke" / "split.json").is_file()
+    assert "Data layout: zips: images.zip, annotations.zip" in tour
+    assert "deformation_share" in tour  # the per-split table
+    card = json.loads((assets / "data_card.json").read_text())
+    assert card["records_used"] > 0 and "SYNTHETIC" in card["provenance"]
     assert_png(assets / "dataset_examples.png")
     assert_png(assets / "dataset_overview.png")
 
@@ -102,10 +113,7 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assert decoding["after_training_defaults"]["decoding_source"] == "fine-tuned defaults"
     assert json.loads((runs / "smoke" / "decoding.json").read_text())["split"] == "validation"
 
-    lora_notebook = run_notebook("05_lora_finetune", NOTEBOOKS)
-    printed = "".join(
-        output.get("text", "") for cell in lora_notebook.cells for output in cell.get("outputs", [])
-    )
+    printed = printed_text(run_notebook("05_lora_finetune", NOTEBOOKS))
     assert "image feature cache:" in printed  # the frozen encoder's features were reused
     assert (runs / "smoke-lora" / "best" / "adapter" / "adapter_config.json").is_file()
     assert (assets / "results_after_lora.csv").is_file()

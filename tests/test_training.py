@@ -19,7 +19,13 @@ from helpers import checkpointing, training
 from helpers.checkpointing import HISTORY_COLUMNS, find_checkpoint, read_history
 from helpers.config import CaptionConfig, load_config
 from helpers.modeling import apply_lora, build_offline_processor, build_stand_in, load_captioner
-from helpers.training import EpochShuffleSampler, NonFiniteLossError, parameter_groups, train
+from helpers.training import (
+    EpochShuffleSampler,
+    NonFiniteLossError,
+    ResumeRefused,
+    parameter_groups,
+    train,
+)
 
 IMAGE_SIZE = 32
 # every caption is 4 word pieces, so all samples weigh the same in a token-averaged loss
@@ -35,7 +41,8 @@ def tiny_captions(n: int, seed: int) -> list[dict]:
         level = i % len(WORDS_A)
         pixels = rng.integers(0, 40, (IMAGE_SIZE, IMAGE_SIZE, 3)) + 40 * level
         caption = f"{WORDS_A[level]} {WORDS_B[i % len(WORDS_B)]} {WORDS_A[(i + 1) % 6]} ."
-        items.append({"image": Image.fromarray(pixels.astype(np.uint8)), "caption": caption})
+        image = Image.fromarray(pixels.astype(np.uint8))
+        items.append({"unique_id": f"{seed}-{i}", "image": image, "caption": caption})
     return items
 
 
@@ -74,15 +81,23 @@ def tiny_config(run_dir: Path, **overrides) -> CaptionConfig:
     return load_config("smoke", **{**settings, **overrides})
 
 
-def run_tiny(cfg: CaptionConfig, *, lora: bool = False, n_train: int = 8, n_val: int = 4):
+def run_tiny(
+    cfg: CaptionConfig,
+    *,
+    lora: bool = False,
+    n_train: int = 8,
+    n_val: int = 4,
+    data_seed: int = 1,
+    resume: bool = True,
+):
     """Build the tiny stand-in (seeded) and train it on the tiny data; return (model, result)."""
     model = build_stand_in("random:tiny", cfg.image_size, seed=cfg.seed)
     if lora:
         model = apply_lora(model, cfg)
     processor = build_offline_processor(cfg.image_size)
     collate = TinyCollate(processor)
-    data = tiny_captions(n_train, seed=1), tiny_captions(n_val, seed=2)
-    return model, train(cfg, model, processor, *data, collate)
+    data = tiny_captions(n_train, seed=data_seed), tiny_captions(n_val, seed=data_seed + 1)
+    return model, train(cfg, model, processor, *data, collate, resume=resume)
 
 
 @pytest.fixture(autouse=True)
@@ -155,6 +170,8 @@ def test_train_writes_history_checkpoint_and_reloadable_exports(tmp_path, capsys
     # the untrained model starts near chance (ln of the vocabulary) and training improves on it
     assert summary["initial_val_loss"] > result.best_val_loss == summary["best_val_loss"]
     assert summary["trainable_parameters"] == summary["total_parameters"] > 0
+    assert summary["device"] == "cpu" and summary["precision"] == "fp32"
+    assert {(row["device"], row["precision"]) for row in history} == {("cpu", "fp32")}
 
     # final/ (= the best epoch) reloads like a Hub model and matches the returned model
     reloaded = load_captioner(cfg.with_overrides(model_name=str(result.final_dir)))
@@ -267,16 +284,23 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path, caps
     assert again.history == result.history and again.resumed_from_epoch == 3
 
 
-def test_resuming_with_more_epochs_says_the_schedule_changes(tmp_path, capsys):
+def test_more_epochs_continue_the_run_and_explain_the_learning_rate(tmp_path, capsys):
     run_tiny(tiny_config(tmp_path / "run", epochs=1))
+    capsys.readouterr()
     _, result = run_tiny(tiny_config(tmp_path / "run", epochs=2))
     assert result.resumed_from_epoch == 1 and len(result.history) == 2
     out = capsys.readouterr().out
-    assert "1 of 2 epochs done. Note: the run started with other settings (epochs=1 -> 2)" in out
-    # resuming with the same settings says nothing about the schedule
+    assert (
+        "1 of 2 epochs done. Changed since the checkpoint, safe to continue: epochs 1 -> 2." in out
+    )
+    # 2 updates per epoch (8 samples, batches of 4): after update 2 of the rebuilt 4-update
+    # schedule the rate is half the base rate (2e-3), where the 1-epoch schedule had reached 0
+    assert "rebuilt for 2 epochs (4 updates)" in out
+    assert "after update 2 the rate is 0.001 instead of 0 (the 1-epoch schedule's)" in out
+    # resuming with the same settings says nothing about changes
     run_tiny(tiny_config(tmp_path / "run2", epochs=1))
     run_tiny(tiny_config(tmp_path / "run2", epochs=1))
-    assert "Note: the run started" not in capsys.readouterr().out
+    assert "Changed since" not in capsys.readouterr().out
 
 
 # --- the command line (the only part that uses helpers.data) ---
@@ -291,9 +315,16 @@ def test_cli_trains_the_smoke_profile_and_lora_gets_its_own_run_dir(tmp_path, ca
     assert result.run_dir == tmp_path / "run" and len(result.history) == 1
     assert (result.final_dir / "model.safetensors").is_file()
     assert "Model: random:tiny" in capsys.readouterr().out
+    with pytest.raises(ResumeRefused, match=r"learning_rate: 0\.001 in the checkpoint, 0\.0005"):
+        cli.main([*args, "--learning-rate", "5e-4"])
+    restarted = cli.main([*args, "--learning-rate", "5e-4", "--restart"])
+    assert restarted.resumed_from_epoch == 0 and "Starting over" in capsys.readouterr().out
 
     lora = cli.config_from_args(cli.parse_args(["--profile", "demo", "--lora", "--epochs", "4"]))
     assert lora.run_dir.name == "demo-lora" and lora.epochs == 4 and lora.profile == "demo"
+    assert lora.learning_rate == 4 * load_config("demo").learning_rate
+    rate = cli.config_from_args(cli.parse_args(["--lora", "--learning-rate", "3e-4"]))
+    assert rate.learning_rate == 3e-4 and rate.run_dir.name == "full-lora"
     assert lora.batch_size == load_config("demo").batch_size
     assert lora.cache_image_features is False
     cached = cli.config_from_args(cli.parse_args(["--lora", "--cache-image-features"]))
