@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from helpers.data_card import LONG_CAPTION_WARN_SHARE, caption_token_lengths, length_stats
 from helpers.records import normalize_caption
-
-TRUNCATION_WARN_SHARE = 0.01  # warn when more than 1% of the captions are cut
 
 REAL_CAPTION_FIGURES: dict[str, float] = {
     "tokens_mean": 54,
@@ -47,8 +46,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 
 def token_lengths(captions: Sequence[str], tokenizer: Any | None = None) -> np.ndarray:
     """Tokens per caption, special tokens included (default: the offline BLIP tokenizer)."""
-    tokenizer = tokenizer or offline_tokenizer()
-    return np.array([len(ids) for ids in tokenizer(list(captions))["input_ids"]], dtype=int)
+    return np.array(caption_token_lengths(captions, tokenizer or offline_tokenizer()), dtype=int)
 
 
 def offline_tokenizer() -> Any:
@@ -94,13 +92,14 @@ class LengthCheck:
 def check_caption_lengths(
     captions: Sequence[str], max_tokens: int, tokenizer: Any | None = None
 ) -> LengthCheck:
-    """Print the share of ``captions`` longer than ``max_tokens``; warn above 1%."""
+    """Print the share of ``captions`` longer than ``max_tokens``; warn above 1% (the data
+    card's rule, ``helpers.data_card``)."""
     lengths = token_lengths(captions, tokenizer)
     check = LengthCheck(
         max_tokens, len(lengths), int((lengths > max_tokens).sum()), int(lengths.max(initial=0))
     )
     print(check)
-    if check.share > TRUNCATION_WARN_SHARE:
+    if check.share > LONG_CAPTION_WARN_SHARE:
         warnings.warn(
             f"{100 * check.share:.1f}% of the captions are longer than max_caption_tokens="
             f"{max_tokens}: raise it to at least {check.longest} (BLIP's limit is 512), e.g. "
@@ -128,13 +127,13 @@ def caption_figures(annotations: Sequence[Mapping], tokenizer: Any | None = None
     the unique-caption filter (as Intel's subset), plus how many were kept."""
     kept = unique_caption_annotations(annotations)
     captions = [a["caption"] for a in kept]
-    lengths = token_lengths(captions, tokenizer)
+    tokens = length_stats(token_lengths(captions, tokenizer))
     return {
         "annotations": len(annotations),
         "unique_captions": len(kept),
-        "tokens_mean": float(lengths.mean()),
-        "tokens_p90": float(np.quantile(lengths, 0.9)),
-        "tokens_max": int(lengths.max()),
+        "tokens_mean": tokens["mean"],
+        "tokens_p90": tokens["p90"],
+        "tokens_max": tokens["max"],
         "repeat_3gram_share": float(np.mean([repeats_word_trigram(c) for c in captions])),
         "deformation_share": float(np.mean(["Deformation" in a["label"] for a in kept])),
         "typo_share": float(np.mean([has_typo(c) for c in captions])),
@@ -163,7 +162,6 @@ def targets_missed(figures: Mapping[str, float]) -> list[str]:
 __all__ = [
     "REAL_CAPTION_FIGURES",
     "SYNTHETIC_TARGETS",
-    "TRUNCATION_WARN_SHARE",
     "LengthCheck",
     "caption_figures",
     "check_caption_lengths",
