@@ -101,8 +101,9 @@ def test_train_step_compares_caption_lengths_side_by_side(tmp_path):
         assert (short["caption_tokens"], long["caption_tokens"]) == (16, 64)
         assert short["step_vs_first_length"] == 1.0
         assert long["step_vs_first_length"] == long["step_s"] / short["step_s"]
-    assert rows["lora@64"]["speedup"] == rows["lora@64"]["samples_per_s"] / (
-        rows["baseline@64"]["samples_per_s"]
+    assert (
+        rows["lora@64"]["speedup"]
+        == rows["lora@64"]["samples_per_s"] / (rows["baseline@64"]["samples_per_s"])
     )
     table = (tmp_path / "train_step_random-tiny_32px_16-64tokens.md").read_text()
     assert "x time vs first length" in table and "| lora@64 |" in table
