@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 from PIL import Image
@@ -11,6 +12,19 @@ from PIL import Image
 from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice
 from helpers.inference import caption_images
+
+T = TypeVar("T")
+
+
+def best_images_per_s(run: Callable[[], T], images: int, repeats: int) -> tuple[float, T]:
+    """Best-of-``repeats`` images/s of ``run()`` (which handles ``images`` images), and what the
+    last call returned."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - start)
+    return images / best, result
 
 
 def batched_vs_single(
@@ -26,14 +40,13 @@ def batched_vs_single(
     their ratio, and whether both gave the same captions."""
 
     def best_rate(size: int) -> tuple[float, list[str]]:
-        best, captions = float("inf"), []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            captions = caption_images(
+        return best_images_per_s(
+            lambda: caption_images(
                 model, processor, images, cfg, device, batch_size=size, progress=False
-            )
-            best = min(best, time.perf_counter() - start)
-        return len(images) / best, captions
+            ),
+            len(images),
+            repeats,
+        )
 
     caption_images(model, processor, images[:1], cfg, device, batch_size=1, progress=False)
     single, single_captions = best_rate(1)

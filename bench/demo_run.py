@@ -5,9 +5,11 @@
 
 The demo profile is a small BLIP trained from scratch on synthetic InSAR-like data: the figures
 this prints describe the pipeline on a laptop-sized stand-in, not BLIP on real Hephaestus data.
-Writes ``bench/results/demo_run.json``: seconds per notebook, the scores before and after
-fine-tuning (decoding chosen on validation, and the fine-tuned defaults), distinct captions,
-the decoding choice, and the LoRA run's scores.
+Writes ``bench/results/demo_run.json`` (every run of notebook 04: zero-shot, the majority and
+nearest-neighbour baselines, fine-tuned; their scores with 95% intervals, distinct captions, and
+the paired fine-tuned minus zero-shot difference; also the fine-tuned model with the default
+decoding, the decoding chosen on validation, and the LoRA run of notebook 05) and
+``demo_run.md`` (that table, for reading).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import pandas as pd
 import torch
 from nbclient import NotebookClient
 
+from helpers.comparison import comparison_view, metric_names
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = [
     "01_dataset_tour",
@@ -33,6 +37,17 @@ NOTEBOOKS = [
     "04_compare_before_after",
     "05_lora_finetune",
 ]
+STAGES = {  # the runs notebook 04 compares, in its order
+    "zero-shot": "before_training",
+    "majority caption": "baseline_majority",
+    "nearest neighbour": "baseline_nearest",
+    "fine-tuned": "after_training",
+}
+EXTRA_STAGES = {  # reported beside the comparison: the default decoding (04) and LoRA (05)
+    "fine-tuned, default decoding": "after_training_defaults",
+    "LoRA": "after_lora",
+}
+RUN_KEYS = ("model_name", "decoding", "metrics", "domain", "diversity", "intervals", "notes")
 
 
 def run(name: str) -> float:
@@ -44,17 +59,29 @@ def run(name: str) -> float:
     return time.perf_counter() - start
 
 
-def scores(assets: Path, stage: str) -> dict:
-    """Metrics, domain accuracies, decoding and distinct captions of one results stage."""
-    summary = json.loads((assets / f"metrics_{stage}.json").read_text())
-    table = pd.read_csv(assets / f"results_{stage}.csv", keep_default_na=False)
+def evaluation_report(assets: Path) -> dict:
+    """What notebook 04 wrote to ``assets``: per run its scores, intervals and diversity, and
+    the comparison table (one row per run and metric, plus the paired difference)."""
+    runs = {}
+    for label, stage in {**STAGES, **EXTRA_STAGES}.items():
+        summary = json.loads((assets / f"metrics_{stage}.json").read_text())
+        runs[label] = {key: summary[key] for key in RUN_KEYS}
+    comparison = pd.read_csv(assets / "comparison.csv").drop(columns="provenance")
     return {
-        "metrics": summary["metrics"],
-        "domain": summary["domain"],
-        "decoding": summary["decoding"],
-        "distinct_captions": int(table["generated"].nunique()),
-        "distinct_references": int(table["reference"].nunique()),
+        "test_images": runs["fine-tuned"]["domain"]["num_samples"],
+        "runs": runs,
+        "comparison": json.loads(comparison.to_json(orient="records")),
+        "comparison_table": markdown_table(comparison, metric_names(runs["fine-tuned"])),
     }
+
+
+def markdown_table(comparison: pd.DataFrame, names: dict[str, str]) -> str:
+    """The comparison as a Markdown table: metrics by rows, runs by columns, "value [low, high]"."""
+    view = comparison_view(comparison, names)
+    lines = ["| metric | " + " | ".join(view.columns) + " |"]
+    lines.append("| --- " * (len(view.columns) + 1) + "|")
+    lines += [f"| {name} | " + " | ".join(row) + " |" for name, row in view.iterrows()]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> dict:
@@ -74,7 +101,6 @@ def main() -> dict:
         seconds[name] = round(run(name), 1)
         print(f"{name}: {seconds[name]:.0f} s", flush=True)
     assets = workspace / "assets" / "demo"
-    after = json.loads((assets / "metrics_after_training.json").read_text())
     history = (workspace / "runs" / "demo" / "history.csv").read_text().splitlines()
     training = json.loads((workspace / "runs" / "demo" / "summary.json").read_text())
     report = {
@@ -85,11 +111,7 @@ def main() -> dict:
         "load": f"1-minute load average at the end: {os.getloadavg()[0]:.1f}",
         "seconds_per_notebook": seconds,
         "total_minutes": round(sum(seconds.values()) / 60, 2),
-        "test_images": after["num_samples"],
-        "before": scores(assets, "before_training"),
-        "after": scores(assets, "after_training"),
-        "after_with_default_decoding": scores(assets, "after_training_defaults"),
-        "after_lora": scores(assets, "after_lora"),
+        **evaluation_report(assets),
         "decoding_choice": json.loads((workspace / "runs" / "demo" / "decoding.json").read_text()),
         "val_loss_before_training": training["initial_val_loss"],
         "best_val_loss": training["best_val_loss"],
@@ -98,6 +120,9 @@ def main() -> dict:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(
+        f"# Demo run: {report['what']}\n\n{report['comparison_table']}"
+    )
     print(json.dumps(report, indent=2))
     return report
 

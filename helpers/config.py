@@ -121,6 +121,9 @@ class CaptionConfig:
 
     # evaluation: None = the profile's scorer (roberta-large in full, packaged MiniLM offline)
     bertscore_model: str | None = None
+    # bootstrap 95% intervals over test images (helpers.bootstrap): resamples and their seed
+    bootstrap_resamples: int = 1000
+    bootstrap_seed: int = 42
 
     def __post_init__(self) -> None:
         if self.split not in SPLIT_RULES:

@@ -11,8 +11,9 @@ them), so a fine-tuned model must be free to repeat: its defaults (``CaptionConf
 
 1. the highest CIDEr-D of the validation captions (pycocoevalcap's CIDEr-D on text tokenised by
    ``helpers.metrics.tokenize``; its idf comes from the validation references);
-2. ties (equal to 1e-9) go to the highest domain score: the mean of the deformation, activity
-   type and atmospheric-fringe accuracies of ``helpers.domain_facts`` (those defined);
+2. ties (equal to 1e-9) go to the highest domain score: the mean of the class-balanced
+   deformation accuracy, the activity-type accuracy and the class-balanced atmospheric-fringe
+   accuracy (``helpers.domain_scores``; those defined on the validation images);
 3. then to the setting listed first in the grid (the default grid lists the cheapest first).
 
 The choice is saved as ``decoding.json`` next to the run (``cfg.run_dir``) with every setting's
@@ -36,7 +37,8 @@ from tqdm.auto import tqdm
 
 from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice
-from helpers.domain_facts import check_captions, summarize_facts
+from helpers.domain_facts import check_captions
+from helpers.domain_scores import summarize_facts
 from helpers.files import write_text_atomic
 from helpers.inference import caption_images
 from helpers.metrics import tokenize
@@ -45,11 +47,15 @@ from helpers.records import Record
 DECODING_FILE = "decoding.json"
 CRITERION = (
     "highest CIDEr-D on the validation split; ties (1e-9) broken by the domain check (mean of "
-    "the deformation, activity and atmospheric accuracies), then by grid order"
+    "the balanced deformation, activity and balanced atmospheric accuracies), then grid order"
 )
 TIE_TOLERANCE = 1e-9
 ZERO_SHOT_SOURCE = "zero-shot baseline (anti-repetition)"
-_DOMAIN_KEYS = ("deformation_accuracy", "activity_accuracy", "atmospheric_accuracy")
+_DOMAIN_KEYS = (
+    "deformation_balanced_accuracy",
+    "activity_accuracy",
+    "atmospheric_balanced_accuracy",
+)
 
 
 @dataclass(frozen=True)
@@ -112,9 +118,9 @@ def cider_d(references: Sequence[str], candidates: Sequence[str]) -> float:
     return float(Cider().compute_score(gts, res)[0])
 
 
-def domain_score(captions: Sequence[str], annotations: Sequence[dict]) -> float:
-    """Mean of the defined domain accuracies (0 when none is defined)."""
-    summary = summarize_facts(check_captions(captions, annotations))
+def domain_score(captions: Sequence[str], records: Sequence[Record]) -> float:
+    """Mean of the defined domain scores of ``_DOMAIN_KEYS`` (0 when none is defined)."""
+    summary = summarize_facts(check_captions(captions, records))
     values = [summary[key] for key in _DOMAIN_KEYS if summary[key] is not None]
     return float(sum(values) / len(values)) if values else 0.0
 
@@ -175,7 +181,6 @@ def tune_decoding(
     if not records:
         raise ValueError("no validation records to choose the decoding on")
     references = [r.caption for r in records]
-    annotations = [r.annotation for r in records]
     images = [r.image_path for r in records]
     rows = []
     for setting in tqdm(decoding_grid(cfg), desc="decoding settings", disable=not progress):
@@ -187,7 +192,7 @@ def tune_decoding(
             {
                 **asdict(setting),
                 "cider": cider_d(references, captions),
-                "domain": domain_score(captions, annotations),
+                "domain": domain_score(captions, records),
                 "distinct_captions": len(set(captions)),
                 "seconds": round(time.perf_counter() - start, 2),
             }

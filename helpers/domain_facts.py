@@ -33,11 +33,12 @@ dyke", "deformation caused by a dyke is not visible". A named type other than Un
 states deformation ("A dyke intrusion is visible"). Known limits: double negation ("cannot be
 ruled out") reads as a negation, and "no X and Y are visible" negates both.
 
-:func:`check_captions` compares the readings with annotations (Hephaestus schema: ``label``,
-``activity_type``, ``atmospheric_fringes``) and :func:`summarize_facts` gives accuracies:
+:func:`check_captions` compares the readings with parsed records (``Record.label``,
+``Record.activity_type``, ``Record.atmospheric_fringes``); ``helpers.domain_scores`` turns the
+verdicts into accuracies and class-balanced scores:
 
-- deformation is correct when the reading equals the annotation ("Deformation" in ``label`` =>
-  present); "not stated" and "contradictory" are wrong;
+- deformation is correct when the reading equals the annotation (a label exactly
+  "Deformation" => present); "not stated" and "contradictory" are wrong;
 - activity is judged only where the annotation has deformation: correct when the caption names
   at least one type and every named type is annotated; an annotation of only "Unidentified" (or
   no type) is also matched by a caption naming no type;
@@ -48,10 +49,12 @@ ruled out") reads as a negation, and "no X and Y are visible" negates both.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+
+from helpers.records import Record
 
 PRESENT, ABSENT, NOT_STATED, CONTRADICTORY = "present", "absent", "not stated", "contradictory"
 ACTIVITY_TYPES = ("Mogi", "Dyke", "Sill", "Spheroid", "Earthquake", "Unidentified")
@@ -117,12 +120,41 @@ class _Mention:
     topic: str  # DEFORMATION, ATMOSPHERIC or an activity type
 
 
+@dataclass(frozen=True)
+class MentionSpan:
+    """One mention the check read: ``caption[start:end]``, its topic (``DEFORMATION``,
+    ``ATMOSPHERIC`` or an activity type) and whether it is stated (False = negated)."""
+
+    start: int
+    end: int
+    topic: str
+    stated: bool
+
+
+def mention_spans(caption: str) -> list[MentionSpan]:
+    """Every mention :func:`read_facts` reads, in order, with its character span in ``caption``.
+
+    Spans index the lowercased caption, which has the caption's length for ASCII text (the
+    captions of BLIP's uncased tokenizer are lowercase ASCII)."""
+    lowered = caption.lower()
+    spans: list[MentionSpan] = []
+    start = 0
+    for end, resume in [(m.start(), m.end()) for m in _CLAUSE_BREAK.finditer(lowered)] + [
+        (len(lowered), len(lowered))
+    ]:
+        for mention, negated in _read_clause(lowered[start:end]):
+            spans.append(
+                MentionSpan(start + mention.start, start + mention.end, mention.topic, not negated)
+            )
+        start = resume
+    return spans
+
+
 def read_facts(caption: str) -> CaptionFacts:
     """Read deformation, activity type(s) and atmospheric fringes from a caption."""
     polarities: dict[str, list[bool]] = {}  # topic -> one entry per mention, True = stated
-    for clause in _CLAUSE_BREAK.split(caption.lower()):
-        for mention, negated in _read_clause(clause):
-            polarities.setdefault(mention.topic, []).append(not negated)
+    for mention in mention_spans(caption):
+        polarities.setdefault(mention.topic, []).append(mention.stated)
     activities = tuple(t for t in polarities if t in ACTIVITY_TYPES and any(polarities[t]))
     deformation = list(polarities.get(DEFORMATION, []))
     deformation += [True for t in activities if t != "Unidentified"]
@@ -195,27 +227,22 @@ class AnnotatedFacts:
     atmospheric_level: int
 
     @classmethod
-    def from_annotation(cls, annotation: Mapping) -> AnnotatedFacts:
-        """From a dict with ``label``, ``activity_type`` and ``atmospheric_fringes``."""
-        missing = [
-            k for k in ("label", "activity_type", "atmospheric_fringes") if k not in annotation
-        ]
-        if missing:
-            uid = annotation.get("uniqueID", "?")
-            raise ValueError(f"Annotation {uid}: missing field(s) {', '.join(missing)}.")
+    def from_record(cls, record: Record) -> AnnotatedFacts:
+        """From a parsed :class:`~helpers.records.Record` (labels compared exactly, one
+        activity type per pattern, spelling variants such as "dike" made canonical)."""
         canonical = {t.lower(): t for t in ACTIVITY_TYPES} | {"dike": "Dyke"}
-        types = tuple(canonical.get(str(t).lower(), str(t)) for t in annotation["activity_type"])
+        types = tuple(canonical.get(t.lower(), t) for t in record.activity_type)
         return cls(
-            deformation="Deformation" in annotation["label"],
+            deformation=record.has_deformation,
             activity_types=types,
-            atmospheric_level=int(annotation["atmospheric_fringes"]),
+            atmospheric_level=record.atmospheric_fringes,
         )
 
 
-def check_caption(caption: str, annotation: Mapping) -> dict[str, object]:
+def check_caption(caption: str, record: Record) -> dict[str, object]:
     """One result row (``DOMAIN_COLUMNS``): the readings, the annotation and the verdicts."""
     read = read_facts(caption)
-    truth = AnnotatedFacts.from_annotation(annotation)
+    truth = AnnotatedFacts.from_record(record)
     expected_deformation = PRESENT if truth.deformation else ABSENT
     activity_correct = None
     if truth.deformation:
@@ -238,35 +265,19 @@ def check_caption(caption: str, annotation: Mapping) -> dict[str, object]:
     }
 
 
-def check_captions(captions: Sequence[str], annotations: Sequence[Mapping]) -> pd.DataFrame:
+def check_captions(captions: Sequence[str], records: Sequence[Record]) -> pd.DataFrame:
     """One row per caption (``DOMAIN_COLUMNS``); ``activity_correct`` is NA without deformation."""
-    if len(captions) != len(annotations):
+    if len(captions) != len(records):
         raise ValueError(
-            f"captions ({len(captions)}) and annotations ({len(annotations)}) differ in length."
+            f"captions ({len(captions)}) and records ({len(records)}) differ in length."
         )
     table = pd.DataFrame(
-        [check_caption(c, a) for c, a in zip(captions, annotations, strict=True)],
+        [check_caption(c, r) for c, r in zip(captions, records, strict=True)],
         columns=list(DOMAIN_COLUMNS),
     )
     for column in ("deformation_correct", "activity_correct", "atmospheric_correct"):
         table[column] = table[column].astype("boolean")
     return table
-
-
-def summarize_facts(table: pd.DataFrame) -> dict[str, float | int | None]:
-    """Accuracies (fraction correct) of a :func:`check_captions` table; None when undefined."""
-
-    def accuracy(column: str) -> float | None:
-        judged = table[column].dropna()
-        return float(judged.mean()) if len(judged) else None
-
-    return {
-        "deformation_accuracy": accuracy("deformation_correct"),
-        "activity_accuracy": accuracy("activity_correct"),
-        "atmospheric_accuracy": accuracy("atmospheric_correct"),
-        "num_samples": len(table),
-        "num_with_deformation": int(table["activity_correct"].notna().sum()),
-    }
 
 
 __all__ = [
@@ -280,6 +291,7 @@ __all__ = [
     "CaptionFacts",
     "check_caption",
     "check_captions",
+    "mention_spans",
+    "MentionSpan",
     "read_facts",
-    "summarize_facts",
 ]

@@ -36,10 +36,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from bert_score import BERTScorer
 from bert_score.utils import lang2model, model2layers
 from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.bleu.bleu_scorer import cook_refs, cook_test
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
@@ -209,6 +211,35 @@ def _meteor(gts: dict, res: dict, table: pd.DataFrame, notes: list[str]) -> floa
     return float(value)
 
 
+def bleu_statistics(references: References, candidates: Sequence[str]) -> np.ndarray:
+    """Corpus BLEU's sufficient statistics per image, one row each: candidate length, closest
+    reference length, then candidate n-grams and clipped matches for n = 1..4 (pycocoevalcap's
+    own counting). Summed over any multiset of images, :func:`corpus_bleu` gives that set's
+    corpus BLEU (what the bootstrap recomputes per resample)."""
+    groups = _check_inputs(references, candidates)
+    rows = []
+    for group, candidate in zip(groups, candidates, strict=True):
+        cooked = cook_refs([tokenize(ref) for ref in group], n=4)
+        counts = cook_test(tokenize(candidate), cooked, eff="closest", n=4)
+        rows.append([counts["testlen"], counts["reflen"], *counts["guess"], *counts["correct"]])
+    return np.asarray(rows, dtype=float)
+
+
+def corpus_bleu(statistics: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Corpus BLEU-1..4 (columns) from :func:`bleu_statistics`, one row per row of ``weights``
+    (how often each image counts; None = once each), with pycocoevalcap's smoothing constants
+    and brevity penalty."""
+    weights = np.ones((1, len(statistics))) if weights is None else np.atleast_2d(weights)
+    totals = weights @ statistics
+    tiny, small = 1e-15, 1e-9
+    precisions = (totals[:, 6:10] + tiny) / (totals[:, 2:6] + small)
+    bleu = np.cumprod(precisions, axis=1) ** (1.0 / np.arange(1, 5))
+    ratio = (totals[:, 0] + tiny) / (totals[:, 1] + small)
+    with np.errstate(divide="ignore", over="ignore"):
+        penalty = np.where(ratio < 1, np.exp(1 - 1 / ratio), 1.0)
+    return bleu * penalty[:, None]
+
+
 @dataclass(frozen=True)
 class EvaluationResult:
     """Every metric of a set of captions: one row per sample, corpus values, scorer, notes."""
@@ -272,7 +303,9 @@ __all__ = [
     "EvaluationResult",
     "ScorerInfo",
     "bertscore_choice",
+    "bleu_statistics",
     "coco_scores",
+    "corpus_bleu",
     "evaluate_captions",
     "java_available",
     "load_bertscorer",

@@ -17,6 +17,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
+from helpers.domain_scores import confusion_counts
+from helpers.files import write_text_atomic
+
 STAND_IN_COLOR = "#b00020"
 
 
@@ -110,29 +113,89 @@ def plot_bertscore(
 
 
 def plot_metric_comparison(
-    before: Mapping[str, float | None],
-    after: Mapping[str, float | None],
+    comparison: pd.DataFrame,
     out_path: Path,
     provenance: str,
+    names: Mapping[str, str] | None = None,
 ) -> Figure:
-    """Grouped bars of every corpus metric both runs have (unavailable metrics are left out)."""
-    names = [k for k in before if before.get(k) is not None and after.get(k) is not None]
-    if not names:
-        raise ValueError("no metric is available in both the before and after summaries")
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(names) + 2), 4.5))
-    width = 0.38
-    for offset, label, summary, color in (
-        (-width / 2, "before", before, "tab:gray"),
-        (width / 2, "after", after, "tab:blue"),
-    ):
-        bars = ax.bar(x + offset, [summary[n] for n in names], width, label=label, color=color)
-        ax.bar_label(bars, fmt="%.2f", fontsize=8)
-    ax.set_xticks(x, names, rotation=30, ha="right")
-    ax.set_ylabel("score")
+    """``metrics_comparison.png``: every run's metrics as grouped bars with their 95% intervals
+    as error bars (left) and the paired difference with its interval (right), from a
+    ``helpers.comparison.compare`` table. Metrics some run lacks and the diversity counts are
+    left out. The rows drawn are saved next to the PNG as ``<name>.csv`` (same columns plus
+    the provenance line)."""
+    drawn = _comparison_rows(comparison)
+    runs = drawn[drawn["kind"] == "run"]
+    changes = drawn[drawn["kind"] == "difference"]
+    metrics = list(dict.fromkeys(runs["metric"]))
+    labels = [(names or {}).get(m, m) for m in metrics]
+    fig, (ax, diff_ax) = plt.subplots(
+        2, 1, figsize=(max(8, 0.9 * len(metrics) + 3), 8.5), height_ratios=(2, 1), sharex=True
+    )
+    run_names = list(dict.fromkeys(runs["run"]))
+    width = 0.8 / len(run_names)
+    x = np.arange(len(metrics))
+    for i, name in enumerate(run_names):
+        rows = runs[runs["run"] == name].set_index("metric").loc[metrics]
+        offset = (i - (len(run_names) - 1) / 2) * width
+        ax.bar(x + offset, rows["value"], width, yerr=_errors(rows), capsize=3, label=name)
+    ax.set_ylabel("score (bars: 95% bootstrap interval)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend()
-    return _finish(fig, "Caption metrics before vs after fine-tuning", provenance, out_path)
+    ax.legend(fontsize=8)
+    if not changes.empty:
+        rows = changes.set_index("metric").reindex(metrics)
+        diff_ax.bar(
+            x, rows["value"].fillna(0), 0.5, yerr=_errors(rows), capsize=3, color="tab:green"
+        )
+        diff_ax.axhline(0, color="0.3", lw=1)
+        diff_ax.set_ylabel(f"{changes['run'].iloc[0]}\n(paired, 95% interval)", fontsize=9)
+        diff_ax.grid(axis="y", alpha=0.3)
+    diff_ax.set_xticks(x, labels, rotation=30, ha="right")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(
+        out_path.with_suffix(".csv"), drawn.assign(provenance=provenance).to_csv(index=False)
+    )
+    return _finish(fig, "Caption metrics: zero-shot, baselines, fine-tuned", provenance, out_path)
+
+
+def _comparison_rows(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a comparison that the figure draws: metrics every run has, no counts."""
+    scores = comparison[~comparison["metric"].str.startswith("distinct_")]
+    runs = scores[scores["kind"] == "run"]
+    complete = runs.groupby("metric", sort=False)["value"].apply(lambda v: v.notna().all())
+    keep = [m for m, ok in complete.items() if ok]
+    if not keep:
+        raise ValueError("no metric is available in every run")
+    return scores[scores["metric"].isin(keep) & scores["value"].notna()].reset_index(drop=True)
+
+
+def _errors(rows: pd.DataFrame) -> np.ndarray:
+    """Error-bar lengths below and above each value (0 where there is no interval)."""
+    below = (rows["value"] - rows["low"]).fillna(0).clip(lower=0)
+    above = (rows["high"] - rows["value"]).fillna(0).clip(lower=0)
+    return np.vstack([below.to_numpy(), above.to_numpy()])
+
+
+def plot_domain_confusion(table: pd.DataFrame, out_path: Path, provenance: str) -> Figure:
+    """``domain_confusion.png``: what captions state against what is annotated, as counts
+    (``helpers.domain_scores.confusion_counts``): deformation (left), activity type (right)."""
+    if table.empty:
+        raise ValueError("the confusion figure needs a non-empty results table")
+    panels = confusion_counts(table)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), width_ratios=(1, 1.6))
+    titles = ("Deformation: caption says vs annotated", "Activity type: named vs annotated")
+    for ax, counts, title in zip(axes, panels, titles, strict=True):
+        ax.imshow(counts.to_numpy(), cmap="Blues")
+        ax.set_xticks(range(counts.shape[1]), counts.columns, rotation=30, ha="right")
+        ax.set_yticks(range(counts.shape[0]), counts.index)
+        ax.set_xlabel("caption says")
+        ax.set_ylabel("annotated")
+        ax.set_title(title, fontsize=10)
+        top = counts.to_numpy().max() or 1
+        for (row, column), count in np.ndenumerate(counts.to_numpy()):
+            color = "white" if count > top / 2 else "black"
+            ax.text(column, row, str(count), ha="center", va="center", color=color, fontsize=9)
+    return _finish(fig, "Facts stated vs annotated (image counts)", provenance, out_path)
 
 
 def plot_examples(

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 from tqdm.auto import tqdm
@@ -34,7 +33,7 @@ class DatasetError(ValueError):
 @dataclass(frozen=True)
 class Record:
     """One interferogram with its annotation, every field typed (see ``helpers.annotation_schema``
-    for how each is read). ``annotation`` keeps the raw JSON for reference only."""
+    for how each is read): the annotation file is parsed once, here, and nowhere else."""
 
     unique_id: str
     frame_id: str
@@ -58,7 +57,6 @@ class Record:
     primary_date: str = ""
     secondary_date: str = ""
     synthetic: bool = False
-    annotation: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def has_deformation(self) -> bool:
@@ -241,7 +239,6 @@ def parse_record(
         image_path=image_path,
         caption=normalize_caption(caption),
         synthetic=data.get("synthetic") is True,
-        annotation=data,
         **typed_fields(data, [] if missing is None else missing),
     )
 

@@ -1,7 +1,10 @@
 """Result files: one CSV row per test image and a JSON summary of a whole evaluation.
 
-:func:`build_results` scores captions (``helpers.metrics``) and checks their facts
-(``helpers.domain_facts``); :func:`save_results` writes ``results_<stage>.csv`` and
+:func:`build_results` scores captions (``helpers.metrics``), checks their facts
+(``helpers.domain_facts``, scored by ``helpers.domain_scores``), measures their diversity
+(``helpers.diversity``) and puts bootstrap intervals on the headline metrics
+(``helpers.bootstrap``); the summary also lists the image ids, so comparisons can refuse results
+made on other images. :func:`save_results` writes ``results_<stage>.csv`` and
 ``metrics_<stage>.json`` (e.g. stage ``before_training``) into ``cfg.output_dir``, atomically.
 Both files say which profile produced them and whether the data or the model was a stand-in, so
 a demo result is never mistaken for a Hephaestus one. :func:`load_results` and
@@ -20,10 +23,14 @@ from typing import Any
 
 import pandas as pd
 
+from helpers.bootstrap import bootstrap_settings, headline_intervals
 from helpers.config import CaptionConfig
-from helpers.domain_facts import DOMAIN_COLUMNS, check_captions, summarize_facts
+from helpers.diversity import caption_diversity, diversity_notes
+from helpers.domain_facts import DOMAIN_COLUMNS, check_captions
+from helpers.domain_scores import summarize_facts
 from helpers.files import write_text_atomic
 from helpers.metrics import METRIC_COLUMNS, BertScoreModel, evaluate_captions, load_bertscorer
+from helpers.records import Record
 
 TEXT_COLUMNS = ("image_id", "reference", "generated")
 RUN_COLUMNS = ("profile", "stand_in")
@@ -43,11 +50,16 @@ SUMMARY_KEYS = (
     "data_synthetic",
     "note",
     "model_name",
+    "baseline",
     "num_samples",
+    "image_ids",
     "decoding",
     "bertscore_model",
     "metrics",
     "domain",
+    "diversity",
+    "intervals",
+    "bootstrap",
     "notes",
 )
 _STR_COLUMNS = (
@@ -72,36 +84,38 @@ class Results:
 
 
 def build_results(
-    image_ids: Sequence[str | int],
-    references: Sequence[str],
+    records: Sequence[Record],
     candidates: Sequence[str],
-    annotations: Sequence[Mapping],
     cfg: CaptionConfig,
     scorer: BertScoreModel | None = None,
     data_synthetic: bool = False,
     model: str | None = None,
+    baseline: str | None = None,
 ) -> Results:
-    """Score and fact-check generated captions; one table row per image.
+    """Score, fact-check and measure the diversity of captions of ``records``; one table row
+    per record (its ``caption`` is the reference).
 
-    ``scorer`` is a loaded BERTScore model (reuse it for before/after); None loads the one
-    of ``cfg``. ``data_synthetic`` says the images are synthetic stand-ins. ``model`` names
-    what generated the captions (default ``cfg.model_name``; a local folder is recorded by
-    its name only).
+    ``scorer`` is a loaded BERTScore model (reuse it across runs) or None to load the one of
+    ``cfg``. ``data_synthetic`` says the images are synthetic stand-ins. ``model`` names what
+    generated the captions (default ``cfg.model_name``; a local folder is recorded by its name
+    only). ``baseline`` names a trivial baseline that made them without decoding ("majority",
+    "nearest"): the summary then records no decoding settings. Intervals use
+    ``cfg.bootstrap_resamples`` and ``cfg.bootstrap_seed``.
     """
-    sizes = {len(image_ids), len(references), len(candidates), len(annotations)}
-    if len(sizes) != 1:
+    if len(records) != len(candidates):
         raise ValueError(
-            f"image_ids ({len(image_ids)}), references ({len(references)}), candidates "
-            f"({len(candidates)}) and annotations ({len(annotations)}) differ in length."
+            f"records ({len(records)}) and candidates ({len(candidates)}) differ in length."
         )
+    references = [r.caption for r in records]
     evaluation = evaluate_captions(references, candidates, scorer or load_bertscorer(cfg))
-    facts = check_captions(candidates, annotations)
+    facts = check_captions(candidates, records)
+    diversity = caption_diversity(candidates, references)
     stand_in = cfg.is_stand_in or data_synthetic
     model = model or cfg.model_name
     texts = pd.DataFrame(
         {
-            "image_id": [str(i) for i in image_ids],
-            "reference": list(references),
+            "image_id": [r.unique_id for r in records],
+            "reference": references,
             "generated": list(candidates),
         }
     )
@@ -115,12 +129,17 @@ def build_results(
         "data_synthetic": data_synthetic,
         "note": cfg.provenance(data_synthetic),
         "model_name": Path(model).name if Path(model).is_absolute() else model,
+        "baseline": baseline,
         "num_samples": len(table),
-        "decoding": {name: getattr(cfg, name) for name in DECODING_FIELDS},
+        "image_ids": list(texts["image_id"]),
+        "decoding": None if baseline else {name: getattr(cfg, name) for name in DECODING_FIELDS},
         "bertscore_model": evaluation.scorer.to_dict(),
         "metrics": evaluation.corpus,
         "domain": summarize_facts(facts),
-        "notes": list(evaluation.notes),
+        "diversity": diversity,
+        "intervals": headline_intervals(table, cfg.bootstrap_resamples, cfg.bootstrap_seed),
+        "bootstrap": bootstrap_settings(cfg.bootstrap_resamples, cfg.bootstrap_seed),
+        "notes": list(evaluation.notes) + diversity_notes(diversity),
     }
     return Results(table[list(RESULT_COLUMNS)], summary, Path(cfg.output_dir))
 

@@ -79,6 +79,8 @@ OTHER_FIELDS = (
     "decoding_grid",
     "decoding_val_samples",
     "bertscore_model",
+    "bootstrap_resamples",
+    "bootstrap_seed",
 )
 
 

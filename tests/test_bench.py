@@ -107,3 +107,34 @@ def test_train_step_compares_caption_lengths_side_by_side(tmp_path):
     )
     table = (tmp_path / "train_step_random-tiny_32px_16-64tokens.md").read_text()
     assert "x time vs first length" in table and "| lora@64 |" in table
+
+
+def test_caption_throughput_explain_row(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", CAPTION_WORKSPACE=str(tmp_path))
+    command = [sys.executable, str(ROOT / "bench" / "caption_throughput.py"), "--profile", "smoke"]
+    command += ["--quick", "--images", "4", "--explain", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "caption_throughput_smoke_explain.json").read_text())
+    assert (report["images"], report["batch_size"], report["repeats"]) == (4, 4, 1)
+    assert report["explain_same_captions"] is True
+    expected = report["batched_images_per_s"] / report["explain_images_per_s"]
+    assert math.isclose(report["explain_cost"], expected) and expected > 0
+    assert "batched + grounding maps" in done.stdout
+
+
+def test_grounding_demo_script_trains_then_reports(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", CAPTION_WORKSPACE=str(tmp_path))
+    command = [sys.executable, str(ROOT / "bench" / "grounding_demo.py"), "--profile", "smoke"]
+    command += ["--resamples", "50", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "grounding_smoke.json").read_text())
+    assert report["trained_by_this_command"] is True
+    assert (tmp_path / "runs" / "smoke" / "best" / "config.json").is_file()
+    assert "not a Hephaestus result" in report["provenance"]
+    grounding = report["grounding"]
+    assert grounding["images_with_polygons"] > 0
+    assert set(grounding["pointing_accuracy"]) == {"model", "centre", "uniform"}
+    assert (tmp_path / "assets" / "smoke" / "grounding_examples.png").is_file()
+    assert "pointing accuracy" in done.stdout

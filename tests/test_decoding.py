@@ -191,19 +191,15 @@ def _records(tmp_path: Path, split: str, offset: int) -> list[Record]:
         path = tmp_path / f"{split}_{index}.png"
         Image.new("RGB", (32, 32), (20 * (index + offset),) * 3).save(path)
         deforming = not caption.startswith("no deformation")
-        annotation = {
-            "label": ["Deformation" if deforming else "Non_Deformation"],
-            "activity_type": [w for w in ("Sill", "Dyke", "Mogi") if w.lower() in caption],
-            "atmospheric_fringes": int("atmospheric" in caption),
-        }
         records.append(
             Record(
                 f"{split}{index}",
                 "F",
                 path,
                 caption,
-                label=tuple(annotation["label"]),
-                annotation=annotation,
+                label=("Deformation" if deforming else "Non_Deformation",),
+                activity_type=tuple(w for w in ("Sill", "Dyke", "Mogi") if w.lower() in caption),
+                atmospheric_fringes=int("atmospheric" in caption),
             )
         )
     return records

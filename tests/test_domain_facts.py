@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from helpers.domain_facts import (
@@ -14,8 +16,9 @@ from helpers.domain_facts import (
     check_caption,
     check_captions,
     read_facts,
-    summarize_facts,
 )
+from helpers.domain_scores import summarize_facts
+from helpers.records import Record
 
 README_CAPTION = (
     "Turbulent mixing effect or wave-like patterns caused by liquid and solid particles of the "
@@ -110,22 +113,40 @@ def test_activity_type_is_the_first_named_or_none():
     assert read_facts("A sill and a dyke deform the flank.").activity_type == "Sill"
 
 
-def annotation(label="Deformation", types=(), atmospheric=0, **extra):
-    return {
-        "uniqueID": 7,
-        "label": [label],
-        "activity_type": list(types),
-        "atmospheric_fringes": atmospheric,
-        **extra,
-    }
+def annotation(label="Deformation", types=(), atmospheric=0):
+    """A parsed record (the domain check reads typed records, never raw JSON)."""
+    return Record(
+        "7",
+        "F1",
+        Path("7.png"),
+        "a caption",
+        label=(label,),
+        activity_type=tuple(types),
+        atmospheric_fringes=atmospheric,
+    )
 
 
 def test_annotated_facts():
-    facts = AnnotatedFacts.from_annotation(annotation(types=["dike", "MOGI"], atmospheric=2))
+    facts = AnnotatedFacts.from_record(annotation(types=["dike", "MOGI"], atmospheric=2))
     assert facts == AnnotatedFacts(True, ("Dyke", "Mogi"), 2)
-    assert not AnnotatedFacts.from_annotation(annotation("Non_Deformation")).deformation
-    with pytest.raises(ValueError, match=r"Annotation 7: missing field\(s\) activity_type"):
-        AnnotatedFacts.from_annotation({"uniqueID": 7, "label": [], "atmospheric_fringes": 0})
+    assert not AnnotatedFacts.from_record(annotation("Non_Deformation")).deformation
+
+
+def test_non_deformation_label_is_read_exactly_not_as_a_substring():
+    # "Deformation" is a substring of "Non_Deformation": a substring test reads it as deformation
+    facts = AnnotatedFacts.from_record(annotation("Non_Deformation", types=()))
+    assert facts.deformation is False
+    row = check_caption("No deformation activity can be detected.", annotation("Non_Deformation"))
+    assert (row["deformation_annotated"], row["deformation_correct"]) == (ABSENT, True)
+    assert row["activity_correct"] is None  # not judged: there is no deformation
+
+
+def test_one_activity_type_string_is_one_type_not_letters():
+    facts = AnnotatedFacts.from_record(annotation(types=("Dyke",)))
+    assert facts.activity_types == ("Dyke",)
+    assert check_caption("A dyke deforms the flank.", annotation(types=("Dyke",)))[
+        "activity_correct"
+    ]
 
 
 def test_readme_example_against_its_annotation():
@@ -196,13 +217,13 @@ def test_table_and_summary():
     assert list(table.columns) == list(DOMAIN_COLUMNS)
     assert table["activity_correct"].tolist()[:2] == [True, False]
     assert table["activity_correct"].isna().tolist() == [False, False, True, True]
-    assert summarize_facts(table) == {
+    summary = summarize_facts(table)
+    assert {k: summary[k] for k in ("deformation_accuracy", "activity_accuracy")} == {
         "deformation_accuracy": 0.75,
         "activity_accuracy": 0.5,
-        "atmospheric_accuracy": 0.75,
-        "num_samples": 4,
-        "num_with_deformation": 2,
     }
+    assert summary["atmospheric_accuracy"] == 0.75
+    assert (summary["num_samples"], summary["num_with_deformation"]) == (4, 2)
 
 
 def test_summary_without_deformation_samples_has_no_activity_accuracy():
@@ -213,5 +234,5 @@ def test_summary_without_deformation_samples_has_no_activity_accuracy():
 
 
 def test_length_mismatch_is_an_error():
-    with pytest.raises(ValueError, match=r"captions \(2\) and annotations \(1\)"):
+    with pytest.raises(ValueError, match=r"captions \(2\) and records \(1\)"):
         check_captions(["a", "b"], [annotation()])

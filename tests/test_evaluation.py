@@ -1,8 +1,10 @@
-import math
-
 import pytest
+from evaluation_fixtures import fake_scorer, make_record
 
-from helpers.evaluation import compare, headline, read_summary
+from helpers import metrics
+from helpers.config import load_config
+from helpers.evaluation import headline, read_results
+from helpers.results import build_results, save_results
 
 
 def _summary(bert, cider, deformation, meteor=None):
@@ -17,6 +19,7 @@ def _summary(bert, cider, deformation, meteor=None):
         },
         "domain": {
             "deformation_accuracy": deformation,
+            "deformation_balanced_accuracy": 0.5,
             "activity_accuracy": None,
             "atmospheric_accuracy": 0.5,
         },
@@ -28,16 +31,22 @@ def test_headline_names_every_metric_and_keeps_unavailable_ones_as_none():
     assert values["BERTScore F1"] == 0.5 and values["CIDEr-D"] == 0.1
     assert values["METEOR"] is None and values["activity type right"] is None
     assert values["deformation stated right"] == 0.4
+    assert values["deformation, balanced accuracy"] == 0.5
+    assert values["atmosphere, balanced accuracy"] is None
 
 
-def test_compare_reports_the_change():
-    table = compare(_summary(0.5, 0.1, 0.4), _summary(0.8, 2.0, 0.9))
-    assert table.loc["BERTScore F1", "change"] == pytest.approx(0.3)
-    assert table.loc["CIDEr-D", "after"] == 2.0
-    assert table.loc["deformation stated right", "change"] == pytest.approx(0.5)
-    assert math.isnan(table.loc["METEOR", "change"])
+def test_read_results_returns_what_was_saved(tmp_path, monkeypatch):
+    monkeypatch.setattr(metrics.shutil, "which", lambda name: None)
+    cfg = load_config("smoke", output_dir=tmp_path, bootstrap_resamples=20)
+    records = [make_record(1, "a dyke"), make_record(2, "no deformation", "Non_Deformation")]
+    built = build_results(records, ["a dyke", ""], cfg, fake_scorer())
+    save_results(built, "before_training")
+    loaded = read_results(tmp_path, "before_training")
+    assert loaded.table["image_id"].tolist() == ["1", "2"]
+    assert loaded.summary["image_ids"] == ["1", "2"]
+    assert loaded.summary["intervals"] == built.summary["intervals"]
 
 
-def test_missing_summary_tells_which_notebook_to_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="metrics_before_training.json is missing: run"):
-        read_summary(tmp_path, "before_training")
+def test_missing_results_tell_which_notebook_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="results_before_training.csv is missing: run"):
+        read_results(tmp_path, "before_training")

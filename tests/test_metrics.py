@@ -21,7 +21,9 @@ from helpers.config import load_config
 from helpers.metrics import (
     METRIC_COLUMNS,
     bertscore_choice,
+    bleu_statistics,
     coco_scores,
+    corpus_bleu,
     evaluate_captions,
     load_bertscorer,
     tokenize,
@@ -252,3 +254,16 @@ def test_results_are_plain_floats(scorer):
     assert all(isinstance(v, float) for k, v in result.corpus.items() if k != "meteor")
     assert isinstance(result.per_sample, pd.DataFrame)
     assert result.per_sample.dtypes.map(pd.api.types.is_float_dtype).all()
+
+
+def test_corpus_bleu_from_per_image_counts_matches_pycocoevalcap():
+    references = [CAPTIONS, CAPTIONS[1], [CAPTIONS[2], "Atmospheric fringes are visible."]]
+    candidates = ["Ground deformation caused by a dyke.", "", "Atmospheric fringes visible."]
+    expected = coco_scores(references, candidates).corpus
+    assert corpus_bleu(bleu_statistics(references, candidates))[0].tolist() == pytest.approx(
+        [expected[f"bleu_{n}"] for n in range(1, 5)], rel=1e-12
+    )
+    # an image drawn twice counts twice: the same as scoring a corpus holding it twice
+    doubled = coco_scores(references + references[:1], candidates + candidates[:1]).corpus
+    again = corpus_bleu(bleu_statistics(references, candidates), [[2, 1, 1]])[0]
+    assert again[3] == pytest.approx(doubled["bleu_4"], rel=1e-12)

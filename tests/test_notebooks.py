@@ -4,8 +4,10 @@ The notebooks run in a scratch workspace (``CAPTION_WORKSPACE``), so the reposit
 ``assets/``, ``runs/`` and ``Hephaestus_dataset/`` are left alone.
 """
 
+import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -14,6 +16,8 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
+from helpers.config import load_config
+from helpers.data import prepare_dataset
 from helpers.results import RESULT_COLUMNS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -24,6 +28,7 @@ ORDER = [
     "04_compare_before_after",
     "05_lora_finetune",
     "06_caption_your_images",
+    "07_where_does_the_model_look",
 ]
 
 
@@ -49,10 +54,22 @@ def run_notebook(name: str, cwd: Path) -> nbformat.NotebookNode:
 
 
 def printed_text(notebook: nbformat.NotebookNode) -> str:
-    """Everything the notebook's cells printed."""
-    return "".join(
-        output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", [])
+    """Everything the cells printed or displayed as text (streams, warnings, tables)."""
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", ""))
+            texts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(texts)
+
+
+def demo_run_module():
+    spec = importlib.util.spec_from_file_location(
+        "demo_run", NOTEBOOKS.parent / "bench" / "demo_run.py"
     )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def assert_png(path: Path) -> None:
@@ -97,11 +114,16 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assert (runs / "smoke" / "best" / "config.json").is_file()
     assert_png(assets / "loss_vs_epoch.png")
 
-    run_notebook("04_compare_before_after", NOTEBOOKS)
+    compared = run_notebook("04_compare_before_after", NOTEBOOKS)
     after = pd.read_csv(assets / "results_after_training.csv")
     assert list(after.columns) == list(RESULT_COLUMNS)
     assert list(after["image_id"]) == list(before["image_id"])
-    for figure in ("bertscore.png", "metrics_comparison.png", "examples.png"):
+    for figure in (
+        "bertscore.png",
+        "metrics_comparison.png",
+        "examples.png",
+        "domain_confusion.png",
+    ):
         assert_png(assets / figure)
     # decoding: the baseline's anti-repetition, a choice made on validation, the defaults too
     decoding = {
@@ -113,8 +135,11 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assert decoding["after_training_defaults"]["decoding_source"] == "fine-tuned defaults"
     assert json.loads((runs / "smoke" / "decoding.json").read_text())["split"] == "validation"
 
+    check_comparison_outputs(compared, assets, list(before["image_id"].astype(str)))
+
     printed = printed_text(run_notebook("05_lora_finetune", NOTEBOOKS))
     assert "image feature cache:" in printed  # the frozen encoder's features were reused
+    assert "LoRA - zero-shot" in printed and "nearest neighbour" in printed
     assert (runs / "smoke-lora" / "best" / "adapter" / "adapter_config.json").is_file()
     assert (assets / "results_after_lora.csv").is_file()
     assert_png(assets / "loss_vs_epoch_lora.png")
@@ -122,3 +147,54 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     run_notebook("06_caption_your_images", NOTEBOOKS)
     mine = pd.read_csv(assets / "my_captions.csv")
     assert list(mine.columns) == ["image", "caption"] and len(mine) > 0
+
+    printed = printed_text(run_notebook("07_where_does_the_model_look", NOTEBOOKS))
+    grounding = json.loads((assets / "grounding.json").read_text())
+    assert "not a Hephaestus result" in grounding["provenance"]
+    assert set(grounding["grounding"]) == {"before_training", "after_training"}
+    test = prepare_dataset(load_config("smoke"), progress=False).test  # the notebooks' test split
+    polygons = sum(r.polygon_count > 0 and r.has_deformation for r in test)
+    for stage, block in grounding["grounding"].items():
+        assert block["images_with_polygons"] == polygons > 0, stage
+        assert f"{stage}: {polygons} test images with deformation polygons" in printed
+        rows = pd.read_csv(assets / f"grounding_{stage}.csv")
+        assert len(rows) == polygons and rows["centre_mass"].between(0, 1).all()
+    assert grounding["grounding"]["after_training"]["model"].endswith("best")
+    assert_png(assets / "grounding_examples.png")
+
+
+RUNS = ["zero-shot", "majority caption", "nearest neighbour", "fine-tuned"]
+INTERVAL = re.compile(r"-?\d+\.\d{3} \[-?\d+\.\d{3}, -?\d+\.\d{3}\]")
+
+
+def check_comparison_outputs(notebook: nbformat.NotebookNode, assets: Path, ids: list[str]) -> None:
+    """Notebook 04 shows baselines and intervals, draws them, and the demo benchmark reads them."""
+    text = printed_text(notebook)
+    for label in [*RUNS, "fine-tuned - zero-shot", "majority rate", "distinct captions"]:
+        assert label in text, label
+    assert len(INTERVAL.findall(text)) >= 20  # "value [low, high]" cells in the comparison
+    for stage in ("baseline_majority", "baseline_nearest"):
+        summary = json.loads((assets / f"metrics_{stage}.json").read_text())
+        assert summary["image_ids"] == ids  # the same test images, every one of them
+        assert len(pd.read_csv(assets / f"results_{stage}.csv")) == len(ids)
+    after = json.loads((assets / "metrics_after_training.json").read_text())
+    if any(note.startswith("COLLAPSED") for note in after["notes"]):
+        assert "fine-tuned: COLLAPSED CAPTIONER" in text  # the visible warning
+
+    drawn = pd.read_csv(assets / "metrics_comparison.csv")  # what metrics_comparison.png shows
+    assert list(dict.fromkeys(drawn["run"])) == [*RUNS, "fine-tuned - zero-shot"]
+    bars = drawn[drawn["kind"] == "run"]
+    with_interval = bars.dropna(subset=["low", "high"])
+    assert len(with_interval) >= 4 * 5  # every run has its error bars
+    assert (with_interval["low"] <= with_interval["value"] + 1e-9).all()
+    assert (with_interval["value"] <= with_interval["high"] + 1e-9).all()
+    assert drawn["provenance"].str.contains("not a Hephaestus result").all()
+
+    report = demo_run_module().evaluation_report(assets)
+    assert list(report["runs"]) == RUNS and report["test_images"] == len(ids)
+    for run in report["runs"].values():
+        assert run["diversity"]["distinct_captions"] >= 1 and run["intervals"]["bertscore_f1"]
+    assert report["runs"]["majority caption"]["diversity"]["distinct_captions"] == 1
+    assert "| distinct captions |" in report["comparison_table"]
+    changes = [r for r in report["comparison"] if r["kind"] == "difference"]
+    assert any(r["low"] is not None for r in changes)

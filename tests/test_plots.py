@@ -54,14 +54,88 @@ def test_bertscore_before_after(tmp_path):
         plots.plot_bertscore(before.iloc[:0], after, out, PROVENANCE, scorer="x")
 
 
-def test_metric_comparison_leaves_out_unavailable_metrics(tmp_path):
-    before = {"BLEU-4": 0.01, "CIDEr-D": 0.1, "METEOR": None}
-    after = {"BLEU-4": 0.2, "CIDEr-D": 1.3, "METEOR": None}
-    fig = plots.plot_metric_comparison(before, after, tmp_path / "m.png", PROVENANCE)
-    _assert_png(tmp_path / "m.png")
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["BLEU-4", "CIDEr-D"]
+def _comparison():
+    rows = [
+        ("zero-shot", "run", "bleu_4", 0.01, 0.0, 0.03),
+        ("zero-shot", "run", "cider", 0.1, 0.05, 0.2),
+        ("zero-shot", "run", "meteor", None, None, None),
+        ("zero-shot", "run", "distinct_captions", 3, None, None),
+        ("nearest", "run", "bleu_4", 0.15, 0.1, 0.2),
+        ("nearest", "run", "cider", 1.0, 0.7, 1.4),
+        ("nearest", "run", "meteor", None, None, None),
+        ("nearest", "run", "distinct_captions", 8, None, None),
+        ("fine-tuned", "run", "bleu_4", 0.2, 0.12, 0.3),
+        ("fine-tuned", "run", "cider", 1.3, None, None),
+        ("fine-tuned", "run", "meteor", 0.3, 0.2, 0.4),
+        ("fine-tuned", "run", "distinct_captions", 9, None, None),
+        ("fine-tuned - zero-shot", "difference", "bleu_4", 0.19, 0.1, 0.28),
+        ("fine-tuned - zero-shot", "difference", "cider", 1.2, 0.9, 1.5),
+    ]
+    columns = ["run", "kind", "metric", "value", "low", "high"]
+    return pd.DataFrame(rows, columns=columns).astype({"value": float, "low": float, "high": float})
+
+
+def test_metric_comparison_draws_every_run_with_its_interval(tmp_path):
+    out = tmp_path / "m.png"
+    fig = plots.plot_metric_comparison(_comparison(), out, PROVENANCE, {"cider": "CIDEr-D"})
+    _assert_png(out)
+    drawn = pd.read_csv(tmp_path / "m.csv")  # the rows drawn, saved next to the figure
+    assert set(drawn["metric"]) == {"bleu_4", "cider"}  # METEOR missing in two runs, no counts
+    assert list(dict.fromkeys(drawn["run"])) == [
+        "zero-shot",
+        "nearest",
+        "fine-tuned",
+        "fine-tuned - zero-shot",
+    ]
+    ax, diff_ax = fig.axes[:2]
+    assert [t.get_text() for t in diff_ax.get_xticklabels()] == ["bleu_4", "CIDEr-D"]
+    bars = [c for c in ax.containers if hasattr(c, "errorbar")]
+    assert [b.get_label() for b in bars] == ["zero-shot", "nearest", "fine-tuned"]
+    for container in bars:
+        run = drawn[drawn["run"] == container.get_label()].set_index("metric")
+        heights = [patch.get_height() for patch in container.patches]
+        assert heights == pytest.approx(run.loc[["bleu_4", "cider"], "value"].tolist())
+        segments = container.errorbar.lines[2][0].get_segments()  # one vertical line per bar
+        spans = [end for seg in segments for end in (seg[0][1], seg[1][1])]
+        expected = run.loc[["bleu_4", "cider"]]
+        lows = expected["low"].fillna(expected["value"])  # no interval: a zero-length bar
+        highs = expected["high"].fillna(expected["value"])
+        assert spans == pytest.approx([v for pair in zip(lows, highs, strict=True) for v in pair])
+    (changes,) = [c for c in diff_ax.containers if hasattr(c, "errorbar")]
+    assert [patch.get_height() for patch in changes.patches] == pytest.approx([0.19, 1.2])
+    segments = changes.errorbar.lines[2][0].get_segments()
+    assert [(s[0][1], s[1][1]) for s in segments] == [
+        pytest.approx((0.1, 0.28)),
+        pytest.approx((0.9, 1.5)),
+    ]
     with pytest.raises(ValueError, match="no metric"):
-        plots.plot_metric_comparison({"METEOR": None}, {"METEOR": None}, tmp_path / "n.png", "")
+        only_meteor = _comparison().query("metric == 'meteor'")
+        plots.plot_metric_comparison(only_meteor, tmp_path / "n.png", PROVENANCE)
+
+
+def test_domain_confusion_draws_the_counts(tmp_path):
+    table = pd.DataFrame(
+        {
+            "deformation_annotated": ["present", "present", "absent"],
+            "deformation_read": ["present", "not stated", "present"],
+            "activity_annotated": ["Dyke", "Sill", ""],
+            "activity_read": ["Dyke+Sill", "", ""],
+        }
+    )
+    out = tmp_path / "domain_confusion.png"
+    fig = plots.plot_domain_confusion(table, out, PROVENANCE)
+    _assert_png(out)
+    deformation = fig.axes[0].images[0].get_array()
+    assert deformation.tolist() == [[1, 0, 1, 0], [1, 0, 0, 0]]
+    activity = fig.axes[1].images[0].get_array()
+    assert activity.sum() == 4  # Dyke->Dyke, Dyke->Sill, Sill->none named, no deformation->none
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
+        "present",
+        "absent",
+        "not stated",
+        "contradictory",
+    ]
+    assert PROVENANCE in _texts(fig)
 
 
 def test_examples_figure(tmp_path):

@@ -9,12 +9,12 @@ import json
 import os
 
 import pytest
-import torch
+from evaluation_fixtures import fake_scorer, make_record
 
 from helpers import metrics
 from helpers.config import load_config
 from helpers.domain_facts import DOMAIN_COLUMNS
-from helpers.metrics import METRIC_COLUMNS, BertScoreModel, ScorerInfo
+from helpers.metrics import METRIC_COLUMNS
 from helpers.results import (
     RESULT_COLUMNS,
     SUMMARY_KEYS,
@@ -26,7 +26,6 @@ from helpers.results import (
     write_summary,
 )
 
-IDS = [101, 102, 103]
 REFERENCES = [
     "Ground deformation caused by a dyke can be detected.",
     "Turbulent atmospheric fringes can be detected around the area. No deformation activity "
@@ -34,19 +33,11 @@ REFERENCES = [
     "No deformation activity can be detected.",
 ]
 GENERATED = ["Ground deformation caused by a dyke can be detected.", "", "NA"]
-ANNOTATIONS = [
-    {"label": ["Deformation"], "activity_type": ["Dyke"], "atmospheric_fringes": 0},
-    {"label": ["Non_Deformation"], "activity_type": [], "atmospheric_fringes": 2},
-    {"label": ["Non_Deformation"], "activity_type": [], "atmospheric_fringes": 0},
+RECORDS = [
+    make_record(101, REFERENCES[0], types=("Dyke",)),
+    make_record(102, REFERENCES[1], "Non_Deformation", atmospheric=2),
+    make_record(103, REFERENCES[2], "Non_Deformation"),
 ]
-
-
-class FakeBERTScorer:
-    """P = R = F = 1 for an exact match, else 0.5."""
-
-    def score(self, cands, refs, batch_size=64):
-        values = torch.tensor([1.0 if c == r[0] else 0.5 for c, r in zip(cands, refs, strict=True)])
-        return values, values, values
 
 
 @pytest.fixture(autouse=True)
@@ -56,13 +47,13 @@ def no_java(monkeypatch):
 
 @pytest.fixture
 def scorer():
-    return BertScoreModel(FakeBERTScorer(), ScorerInfo("fake-bert", 3))
+    return fake_scorer()
 
 
 @pytest.fixture
 def built(scorer, tmp_path):
     cfg = load_config("smoke", output_dir=tmp_path / "assets")
-    return build_results(IDS, REFERENCES, GENERATED, ANNOTATIONS, cfg, scorer, data_synthetic=True)
+    return build_results(RECORDS, GENERATED, cfg, scorer, data_synthetic=True)
 
 
 def test_table_has_the_schema_and_one_row_per_image(built):
@@ -113,7 +104,7 @@ def test_summary_records_run_settings_and_stand_in(built):
 def test_model_folder_is_recorded_by_name(scorer, tmp_path):
     cfg = load_config("smoke")
     model = str(tmp_path / "checkpoints" / "best")
-    built = build_results(IDS, REFERENCES, GENERATED, ANNOTATIONS, cfg, scorer, model=model)
+    built = build_results(RECORDS, GENERATED, cfg, scorer, model=model)
     assert built.summary["model_name"] == "best"
 
 
@@ -198,5 +189,29 @@ def test_load_summary_errors(tmp_path):
 
 
 def test_length_mismatch_is_an_error(scorer):
-    with pytest.raises(ValueError, match=r"annotations \(2\) differ in length"):
-        build_results(IDS, REFERENCES, GENERATED, ANNOTATIONS[:2], load_config("smoke"), scorer)
+    with pytest.raises(ValueError, match=r"records \(2\) and candidates \(3\) differ in length"):
+        build_results(RECORDS[:2], GENERATED, load_config("smoke"), scorer)
+
+
+def test_summary_lists_images_diversity_and_intervals(built):
+    summary = built.summary
+    assert summary["image_ids"] == ["101", "102", "103"]
+    assert summary["baseline"] is None
+    assert summary["diversity"]["distinct_captions"] == 3  # "", "NA" and the dyke sentence
+    assert summary["bootstrap"]["resamples"] == 1000 and summary["bootstrap"]["seed"] == 42
+    bert = summary["intervals"]["bertscore_f1"]
+    assert bert["value"] == pytest.approx(summary["metrics"]["bertscore_f1"])
+    assert bert["low"] <= bert["value"] <= bert["high"] and bert["low"] < bert["high"]
+    bleu = summary["intervals"]["bleu_4"]  # corpus BLEU recomputed per resample
+    assert bleu["value"] == pytest.approx(summary["metrics"]["bleu_4"])
+    assert summary["intervals"]["cider"]["value"] == pytest.approx(summary["metrics"]["cider"])
+    assert summary["intervals"]["deformation_accuracy"]["value"] == pytest.approx(1 / 3)
+    assert summary["intervals"]["activity_accuracy"]["value"] == 1.0  # one judged image
+    assert "meteor" not in summary["intervals"]
+
+
+def test_a_baseline_records_no_decoding(scorer):
+    cfg = load_config("smoke", bootstrap_resamples=50)
+    built = build_results(RECORDS, GENERATED, cfg, scorer, baseline="majority")
+    assert built.summary["baseline"] == "majority" and built.summary["decoding"] is None
+    assert built.summary["bootstrap"]["resamples"] == 50

@@ -17,8 +17,11 @@ import pytest
 from matplotlib.colors import rgb_to_hsv
 from PIL import Image
 
+from helpers.annotation_schema import typed_fields
 from helpers.caption_stats import has_typo, targets_missed
-from helpers.domain_facts import check_captions, summarize_facts
+from helpers.domain_facts import check_captions
+from helpers.domain_scores import summarize_facts
+from helpers.records import Record
 from helpers.synthetic import (
     ACTIVITY_TYPES,
     INTENSITY_LEVELS,
@@ -236,7 +239,17 @@ def test_captions_state_exactly_the_facts(annotations: list[dict]) -> None:
 
 
 def test_domain_fact_reader_reads_the_captions_right(annotations: list[dict]) -> None:
-    table = check_captions([ann["caption"] for ann in annotations], annotations)
+    records = [
+        Record(
+            str(ann["uniqueID"]),
+            ann["frameID"],
+            Path("x.png"),
+            ann["caption"],
+            **typed_fields(ann, []),
+        )
+        for ann in annotations
+    ]
+    table = check_captions([r.caption for r in records], records)
     summary = summarize_facts(table)
     for key in ("deformation_accuracy", "activity_accuracy", "atmospheric_accuracy"):
         assert summary[key] == 1.0, key
