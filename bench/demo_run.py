@@ -59,13 +59,16 @@ def run(name: str) -> float:
     return time.perf_counter() - start
 
 
+def run_summary(assets: Path, stage: str) -> dict:
+    """The ``RUN_KEYS`` of one run's ``metrics_<stage>.json``."""
+    summary = json.loads((assets / f"metrics_{stage}.json").read_text())
+    return {key: summary[key] for key in RUN_KEYS}
+
+
 def evaluation_report(assets: Path) -> dict:
     """What notebook 04 wrote to ``assets``: per run its scores, intervals and diversity, and
     the comparison table (one row per run and metric, plus the paired difference)."""
-    runs = {}
-    for label, stage in {**STAGES, **EXTRA_STAGES}.items():
-        summary = json.loads((assets / f"metrics_{stage}.json").read_text())
-        runs[label] = {key: summary[key] for key in RUN_KEYS}
+    runs = {label: run_summary(assets, stage) for label, stage in STAGES.items()}
     comparison = pd.read_csv(assets / "comparison.csv").drop(columns="provenance")
     return {
         "test_images": runs["fine-tuned"]["domain"]["num_samples"],
@@ -112,6 +115,7 @@ def main() -> dict:
         "seconds_per_notebook": seconds,
         "total_minutes": round(sum(seconds.values()) / 60, 2),
         **evaluation_report(assets),
+        "other_runs": {label: run_summary(assets, stage) for label, stage in EXTRA_STAGES.items()},
         "decoding_choice": json.loads((workspace / "runs" / "demo" / "decoding.json").read_text()),
         "val_loss_before_training": training["initial_val_loss"],
         "best_val_loss": training["best_val_loss"],
