@@ -1,4 +1,4 @@
-"""Run notebooks 01 -> 04 headless in the demo profile and report the wall time and what was learnt.
+"""Run notebooks 01 -> 05 headless in the demo profile and report the wall time and what was learnt.
 
     uv run python bench/demo_run.py                     # fresh scratch workspace
     uv run python bench/demo_run.py --workspace .       # write into this project's assets/demo
@@ -7,7 +7,9 @@ The demo profile is a small BLIP trained from scratch on synthetic InSAR-like da
 this prints describe the pipeline on a laptop-sized stand-in, not BLIP on real Hephaestus data.
 Writes ``bench/results/demo_run.json`` (every run of notebook 04: zero-shot, the majority and
 nearest-neighbour baselines, fine-tuned; their scores with 95% intervals, distinct captions, and
-the paired fine-tuned minus zero-shot difference) and ``demo_run.md`` (that table, for reading).
+the paired fine-tuned minus zero-shot difference; also the fine-tuned model with the default
+decoding, the decoding chosen on validation, and the LoRA run of notebook 05) and
+``demo_run.md`` (that table, for reading).
 """
 
 from __future__ import annotations
@@ -28,13 +30,24 @@ from nbclient import NotebookClient
 from helpers.comparison import comparison_view, metric_names
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ["01_dataset_tour", "02_zero_shot_baseline", "03_finetune", "04_compare_before_after"]
+NOTEBOOKS = [
+    "01_dataset_tour",
+    "02_zero_shot_baseline",
+    "03_finetune",
+    "04_compare_before_after",
+    "05_lora_finetune",
+]
 STAGES = {  # the runs notebook 04 compares, in its order
     "zero-shot": "before_training",
     "majority caption": "baseline_majority",
     "nearest neighbour": "baseline_nearest",
     "fine-tuned": "after_training",
 }
+EXTRA_STAGES = {  # reported beside the comparison: the default decoding (04) and LoRA (05)
+    "fine-tuned, default decoding": "after_training_defaults",
+    "LoRA": "after_lora",
+}
+RUN_KEYS = ("model_name", "decoding", "metrics", "domain", "diversity", "intervals", "notes")
 
 
 def run(name: str) -> float:
@@ -46,16 +59,16 @@ def run(name: str) -> float:
     return time.perf_counter() - start
 
 
+def run_summary(assets: Path, stage: str) -> dict:
+    """The ``RUN_KEYS`` of one run's ``metrics_<stage>.json``."""
+    summary = json.loads((assets / f"metrics_{stage}.json").read_text())
+    return {key: summary[key] for key in RUN_KEYS}
+
+
 def evaluation_report(assets: Path) -> dict:
     """What notebook 04 wrote to ``assets``: per run its scores, intervals and diversity, and
     the comparison table (one row per run and metric, plus the paired difference)."""
-    runs = {}
-    for label, stage in STAGES.items():
-        summary = json.loads((assets / f"metrics_{stage}.json").read_text())
-        runs[label] = {
-            key: summary[key]
-            for key in ("model_name", "metrics", "domain", "diversity", "intervals", "notes")
-        }
+    runs = {label: run_summary(assets, stage) for label, stage in STAGES.items()}
     comparison = pd.read_csv(assets / "comparison.csv").drop(columns="provenance")
     return {
         "test_images": runs["fine-tuned"]["domain"]["num_samples"],
@@ -102,6 +115,8 @@ def main() -> dict:
         "seconds_per_notebook": seconds,
         "total_minutes": round(sum(seconds.values()) / 60, 2),
         **evaluation_report(assets),
+        "other_runs": {label: run_summary(assets, stage) for label, stage in EXTRA_STAGES.items()},
+        "decoding_choice": json.loads((workspace / "runs" / "demo" / "decoding.json").read_text()),
         "val_loss_before_training": training["initial_val_loss"],
         "best_val_loss": training["best_val_loss"],
         "history_csv": history,

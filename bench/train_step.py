@@ -3,6 +3,8 @@
     uv run python bench/train_step.py                       # BLIP-large architecture, 384 px
     uv run python bench/train_step.py --image-size 224 --batch-size 1 --steps 2
     uv run python bench/train_step.py --quick               # random:tiny, 32 px: seconds
+    uv run python bench/train_step.py --caption-tokens 64,128 --rows baseline,lora  # lengths
+
 
 Rows: the baseline (the seeds' recipe: fp32, eager attention, full fine-tune with AdamW) and the
 levers alone and combined: SDPA attention (helpers.attention), bf16 autocast, gradient
@@ -16,6 +18,9 @@ runs in its own forked process, so peak memory (device memory on GPUs, the proce
 resident memory on the CPU) does not leak between rows. Two captioning rows compare
 ``caption_images`` batched vs one at a time. Speed does not depend on the weights, so random
 weights are fine for timing; compare ratios within a run, not absolute figures across runs.
+With several ``--caption-tokens`` (captions padded to each length), every row runs at each
+length, lengths alternating row by row, and each row is compared with itself at the shortest
+length ("x time", "x memory" vs the first length). ``--caption-images 0`` skips captioning.
 Prints a table and writes JSON and a markdown table to ``results/`` next to this script.
 """
 
@@ -197,15 +202,26 @@ def reference_row(name: str) -> str | None:
     return next((row for row, levers in ROWS.items() if set(levers) == inexact), None)
 
 
-def compare(rows: dict[str, dict]) -> None:
-    """Add ratios to the baseline and whether each row ends at its reference row's loss."""
-    base = rows.get("baseline", {})
-    for name, row in rows.items():
-        if "error" in row or "error" in base:
+def row_key(name: str, tokens: int, lengths: list[int]) -> str:
+    """A row's key in the report: its name, plus ``@<tokens>`` when several lengths ran."""
+    return name if len(lengths) == 1 else f"{name}@{tokens}"
+
+
+def compare(rows: dict[str, dict], tokens: int, lengths: list[int]) -> None:
+    """Add ratios to the baseline and whether each row ends at its reference row's loss, among
+    the rows of one caption length (keys as ``row_key`` makes them)."""
+
+    def key(name: str) -> str:
+        return row_key(name, tokens, lengths)
+
+    base = rows.get(key("baseline"), {})
+    for name in ROWS:
+        row = rows.get(key(name))
+        if row is None or "error" in row or "error" in base:
             continue
         row["speedup"] = row["samples_per_s"] / base["samples_per_s"]
         row["memory_ratio"] = row["peak_memory_mb"] / base["peak_memory_mb"]
-        reference = rows.get(reference_row(name) or "", {})
+        reference = rows.get(key(reference_row(name) or ""), {})
         if "final_loss" in reference:
             row["same_loss_as"] = reference_row(name)
             row["loss_matches"] = math.isclose(
@@ -213,15 +229,29 @@ def compare(rows: dict[str, dict]) -> None:
             )
 
 
+def compare_lengths(rows: dict[str, dict], names: list[str], lengths: list[int]) -> None:
+    """Each row's step time and peak memory against the same row at the first length."""
+    for name in names:
+        first = rows[row_key(name, lengths[0], lengths)]
+        for tokens in lengths:
+            row = rows[row_key(name, tokens, lengths)]
+            if "error" not in row and "error" not in first:
+                row["step_vs_first_length"] = row["step_s"] / first["step_s"]
+                row["memory_vs_first_length"] = row["peak_memory_mb"] / first["peak_memory_mb"]
+
+
 def markdown_table(rows: dict[str, dict]) -> str:
+    by_length = any("step_vs_first_length" in row for row in rows.values())
+    extra = " x time vs first length | x memory vs first length |" if by_length else ""
     lines = [
         "| row | samples/s | x baseline | s/step | encoder forward s | peak MiB | % of "
-        "baseline | trainable | loss after all steps | same loss as |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "baseline | trainable | loss after all steps | same loss as |" + extra,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        + (" ---: | ---: |" if by_length else ""),
     ]
     for name, row in rows.items():
         if "error" in row:
-            lines.append(f"| {name} | {row['error']} |" + " |" * 8)
+            lines.append(f"| {name} | {row['error']} |" + " |" * (10 if by_length else 8))
             continue
         match = {True: "yes", False: "NO"}.get(row.get("loss_matches"), "n/a")
         if match != "n/a":
@@ -231,6 +261,12 @@ def markdown_table(rows: dict[str, dict]) -> str:
             f"{row['step_s']:.2f} | {row['encoder_forward_s']:.2f} | "
             f"{row['peak_memory_mb']:,.0f} | {100 * row.get('memory_ratio', math.nan):.0f}% | "
             f"{row['trainable_parameters']:,} | {row['final_loss']:.5f} | {match} |"
+            + (
+                f" {row.get('step_vs_first_length', math.nan):.2f} | "
+                f"{row.get('memory_vs_first_length', math.nan):.2f} |"
+                if by_length
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -242,8 +278,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--steps", type=int, help="timed steps per row (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps before them")
-    parser.add_argument("--caption-tokens", type=int, default=32)
-    parser.add_argument("--caption-images", type=int, default=4)
+    parser.add_argument(
+        "--caption-tokens",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[32],
+        help="caption length(s) the batch is padded to, e.g. 64,128",
+    )
+    parser.add_argument("--caption-images", type=int, default=4, help="0: no captioning row")
     parser.add_argument("--caption-batch", type=int, default=4)
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset of rows")
     add_quick_mode(parser, "random:tiny, 32 px, 2 steps")
@@ -258,13 +299,22 @@ def main(argv: list[str] | None = None) -> dict:
     """Run every row in its own process and write the report. The parent runs no torch ops
     before forking (a forked child must not inherit a started thread pool)."""
     args = parse_args(argv)
+    lengths, names = args.caption_tokens, args.rows.split(",")
     rows = {}
-    for name in args.rows.split(","):
-        print(f"row {name} ...", flush=True)
-        rows[name] = in_fresh_process(train_row, args, ROWS[name])
-        print(json.dumps(rows[name]), flush=True)
-    compare(rows)
-    captioning = in_fresh_process(caption_row, args)
+    for name in names:
+        for tokens in lengths:  # alternate lengths so that load drift hits both alike
+            key = row_key(name, tokens, lengths)
+            print(f"row {key} ...", flush=True)
+            row_args = argparse.Namespace(**{**vars(args), "caption_tokens": tokens})
+            rows[key] = {"caption_tokens": tokens} | in_fresh_process(
+                train_row, row_args, ROWS[name]
+            )
+            print(json.dumps(rows[key]), flush=True)
+    for tokens in lengths:
+        compare(rows, tokens, lengths)
+    if len(lengths) > 1:
+        compare_lengths(rows, names, lengths)
+    captioning = in_fresh_process(caption_row, args) if args.caption_images else {"skipped": 1}
     report = {
         "benchmark": "train_step",
         "model": args.model,
@@ -275,23 +325,27 @@ def main(argv: list[str] | None = None) -> dict:
         "torch": torch.__version__,
         "image_size": args.image_size,
         "batch_size": args.batch_size,
-        "caption_tokens": args.caption_tokens,
+        "caption_tokens": lengths,
         "warmup_steps": args.warmup,
         "timed_steps": args.steps,
         "peak_memory": "device max_memory_allocated on GPUs; peak RSS of the row's process on CPU",
-        "rows": {name: {"levers": list(ROWS[name]), **row} for name, row in rows.items()},
+        "rows": {
+            key: {"levers": list(ROWS[key.split("@")[0]]), **row} for key, row in rows.items()
+        },
         "captioning": {"images": args.caption_images, "batch_size": args.caption_batch}
         | captioning,
     }
     table = markdown_table(rows)
     print(table)
-    if "error" not in captioning:
+    if "one_at_a_time_images_per_s" in captioning:
         print(
             f"captioning: one at a time {captioning['one_at_a_time_images_per_s']:.3f} images/s, "
             f"batched ({args.caption_batch}) {captioning['batched_images_per_s']:.3f} images/s: "
             f"{captioning['speedup']:.2f}x; identical captions: {captioning['same_captions']}"
         )
     stem = f"train_step_{args.model.replace(':', '-')}_{args.image_size}px"
+    if len(lengths) > 1:
+        stem += f"_{'-'.join(map(str, lengths))}tokens"
     write_json_report(args.out, stem, report)
     (args.out / f"{stem}.md").write_text(f"{report['device']}\n\n{table}\n")
     return report

@@ -27,6 +27,18 @@ WORKSPACE_ENV_VAR = "CAPTION_WORKSPACE"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA_FOLDER = "Hephaestus_dataset"  # under the workspace; the stand-ins use subfolders
 SPLIT_RULES = ("random-frames", "hephaestus-test-frames")
+# (num_beams, length_penalty, no_repeat_ngram_size, repetition_penalty), cheapest first: the
+# order breaks ties left by the criterion (helpers.decoding)
+DEFAULT_DECODING_GRID = (
+    (1, 1.0, 0, 1.0),
+    (1, 1.0, 3, 1.0),
+    (1, 1.0, 0, 1.2),
+    (3, 1.0, 0, 1.0),
+    (3, 1.0, 3, 1.0),
+    (3, 1.0, 0, 1.2),
+    (5, 1.0, 0, 1.0),
+    (5, 1.0, 3, 1.2),
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +51,9 @@ class CaptionConfig:
     # build the real BLIP classes with random weights (offline stand-ins, see helpers.modeling).
     model_name: str = "Salesforce/blip-image-captioning-large"
     image_size: int = 384
-    max_caption_tokens: int = 64
+    # training captions are cut at this many tokens ([CLS]/[SEP] included): the real captions
+    # reach 125 (DESIGN.md section 4); BLIP's limit is 512 (cost: docs/PERFORMANCE.md)
+    max_caption_tokens: int = 128
     # "eager" (transformers' BLIP default) or "sdpa": fused attention in BLIP's vision encoder
     # (helpers.attention.use_sdpa; no output_attentions there), see docs/PERFORMANCE.md
     attn_implementation: str = "eager"
@@ -89,12 +103,24 @@ class CaptionConfig:
     # the learning rate of LoRA runs (helpers.modeling.lora_config); None: 4 x learning_rate
     lora_learning_rate: float | None = None
 
-    # decoding
+    # decoding of fine-tuned models: free to repeat the phrases real captions repeat ("can be
+    # detected" two or three times), long enough for the longest real caption. Notebook 04
+    # replaces these with the settings tune_decoding picks on the validation split
+    # (helpers.decoding); every results JSON records them and decoding_source.
     num_beams: int = 3
-    max_new_tokens: int = 40
-    repetition_penalty: float = 1.2
-    no_repeat_ngram_size: int = 3
+    max_new_tokens: int = 128
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
     length_penalty: float = 1.0
+    decoding_source: str = "fine-tuned defaults"  # what set the five fields above
+    # decoding of the zero-shot baseline (notebook 02, helpers.decoding.zero_shot_config): the
+    # pretrained model rambles and repeats itself, so anti-repetition helps it
+    zero_shot_repetition_penalty: float = 1.2
+    zero_shot_no_repeat_ngram_size: int = 3
+    # tune_decoding: the settings tried, (num_beams, length_penalty, no_repeat_ngram_size,
+    # repetition_penalty) each, and how many validation images score them (None: all)
+    decoding_grid: tuple[tuple[int, float, int, float], ...] = DEFAULT_DECODING_GRID
+    decoding_val_samples: int | None = 64
 
     # evaluation: None = the profile's scorer (roberta-large in full, packaged MiniLM offline)
     bertscore_model: str | None = None
@@ -156,6 +182,8 @@ def _coerce(name: str, value: Any) -> Any:
         return Path(value)
     if name == "lora_target_modules" and isinstance(value, list):
         return tuple(value)
+    if name == "decoding_grid" and isinstance(value, list | tuple):
+        return tuple(tuple(setting) for setting in value)
     return value
 
 
@@ -163,7 +191,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple):
-        return list(value)
+        return [_jsonable(item) for item in value]
     return value
 
 
@@ -172,7 +200,7 @@ _PROFILE_FIELDS: dict[str, dict[str, Any]] = {
     "demo": {
         "model_name": "random:small",
         "image_size": 128,
-        "max_caption_tokens": 48,
+        "max_caption_tokens": 128,  # the synthetic captions reach ~125 tokens, as the real ones
         "synthetic_samples": 1000,
         "epochs": 6,
         "batch_size": 16,
@@ -182,12 +210,14 @@ _PROFILE_FIELDS: dict[str, dict[str, Any]] = {
         "early_stopping_patience": 3,
         "max_test_samples": 200,
         "num_beams": 1,
-        "max_new_tokens": 40,
+        "max_new_tokens": 128,
+        "decoding_grid": DEFAULT_DECODING_GRID[:4],  # greedy variants and 3 beams: CPU minutes
+        "decoding_val_samples": 32,
     },
     "smoke": {
         "model_name": "random:tiny",
         "image_size": 32,
-        "max_caption_tokens": 32,
+        "max_caption_tokens": 128,
         "synthetic_samples": 48,
         "epochs": 2,
         "batch_size": 8,
@@ -197,7 +227,9 @@ _PROFILE_FIELDS: dict[str, dict[str, Any]] = {
         "early_stopping_patience": 1,
         "max_test_samples": 8,
         "num_beams": 1,
-        "max_new_tokens": 12,
+        "max_new_tokens": 12,  # a random tiny model writes noise: short is enough, and fast
+        "decoding_grid": DEFAULT_DECODING_GRID[:2],
+        "decoding_val_samples": 8,
     },
 }
 
@@ -246,6 +278,7 @@ def load_config(profile: str | None = None, **overrides: Any) -> CaptionConfig:
 
 
 __all__ = [
+    "DEFAULT_DECODING_GRID",
     "PROFILES",
     "PROFILE_ENV_VAR",
     "PROJECT_ROOT",

@@ -3,7 +3,8 @@
 Works with any Hugging Face captioner whose processor takes ``images=`` and whose model has
 ``generate(pixel_values=...)``: BLIP, GIT, and PEFT/LoRA-wrapped versions of them.
 Decoding settings come from the config (``num_beams``, ``max_new_tokens``,
-``repetition_penalty``, ``no_repeat_ngram_size``, ``length_penalty``).
+``repetition_penalty``, ``no_repeat_ngram_size``, ``length_penalty``): a fine-tuned model's
+defaults, the zero-shot baseline's or a choice made on validation (``helpers.decoding``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def generation_kwargs(cfg: CaptionConfig) -> dict[str, Any]:
         "do_sample": False,
     }
     if cfg.num_beams > 1:
-        kwargs.update(length_penalty=cfg.length_penalty, early_stopping=True)
+        # early_stopping=True would stop at the first num_beams finished candidates: short ones
+        # that end early beat a long caption still being written (tests/test_decoding.py)
+        kwargs.update(length_penalty=cfg.length_penalty, early_stopping=False)
     return kwargs
 
 

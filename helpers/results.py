@@ -41,6 +41,7 @@ DECODING_FIELDS = (
     "repetition_penalty",
     "no_repeat_ngram_size",
     "length_penalty",
+    "decoding_source",  # what chose them (helpers.decoding): defaults, zero-shot or validation
 )
 SUMMARY_KEYS = (
     "profile",

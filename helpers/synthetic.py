@@ -1,15 +1,22 @@
 """Synthetic InSAR-like stand-in for the Hephaestus dataset (offline ``demo``/``smoke`` profiles).
 
 Each sample is a wrapped interferogram: an unwrapped phase field built from simple physics
-(Mogi point source, dyke, sill, spheroid, earthquake, turbulent and stratified atmosphere,
-orbital ramp, low-coherence noise), wrapped to [-pi, pi) and coloured with a cyclic hue wheel.
-Its annotation follows the Hephaestus schema, with a caption composed from the attributes and
+(one to three deformation sources: Mogi point source, dyke, sill, spheroid, earthquake or an
+irregular unidentified one; turbulent and stratified atmosphere, orbital ramp, burst
+discontinuities from processing errors), wrapped to [-pi, pi), sprinkled with speckle and
+coloured with a cyclic hue wheel. As in the official Hephaestus examples, areas where coherence
+is lost show a grey hillshade of the terrain with a noisy rim, and half the images have no-data
+areas (black) outside a rotated swath. Its annotation follows the Hephaestus schema (one
+``activity_type``/``intensity_level``/``segmentation_mask`` entry per pattern, ``is_crowd`` for
+several), with a caption composed from the attributes (``helpers.synthetic_captions``,
+calibrated to the real captions' length, repetition and phrase families) and
 ``"synthetic": true``. Everything is deterministic by seed. This is NOT Hephaestus data: results
 on it only show that the code runs and learns.
 
 Command line::
 
     uv run python -m helpers.synthetic --n 1000 --out Hephaestus_dataset/synthetic-demo
+    uv run python -m helpers.synthetic --stats      # caption figures beside the real ones
 """
 
 from __future__ import annotations
@@ -28,22 +35,32 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from helpers.files import replaced_together, write_zip_entry
+from helpers.synthetic_captions import NO_DEFORMATION_SENTENCES, compose_caption
 
 SYNTHETIC_MARKER = "SYNTHETIC_README.txt"
-ACTIVITY_TYPES = ("Mogi", "Dyke", "Sill", "Spheroid", "Earthquake")
+# activity types with their share among deformation patterns (DESIGN.md section 4: Sill ~50%,
+# Dyke ~20%, Mogi ~15%, Unidentified ~5%, Earthquake and Spheroid rare)
+ACTIVITY_SHARES = {
+    "Sill": 0.45,
+    "Dyke": 0.2,
+    "Mogi": 0.15,
+    "Unidentified": 0.08,
+    "Spheroid": 0.06,
+    "Earthquake": 0.06,
+}
+ACTIVITY_TYPES = tuple(ACTIVITY_SHARES)
 INTENSITY_LEVELS = ("Low", "Medium", "High")
-NO_DEFORMATION_SENTENCES = (
-    "No deformation activity can be detected.",
-    "There is no sign of ground deformation.",
-    "No ground deformation is visible in the interferogram.",
-)
+PATTERN_COUNT_SHARES = (0.8, 0.15, 0.05)  # one, two or three patterns in a deforming scene
 MIN_IMAGE_SIZE = 16
 PNG_COMPRESS_LEVEL = 1
 FRAMES_PER_SAMPLE = 1 / 8  # about eight acquisitions per frame
 REVISIT_DAYS = 12  # Sentinel-1 repeat cycle
+NO_DATA = (0, 0, 0)  # colour outside the swath
 
 # number of deformation fringes (full colour cycles) per intensity level
 _FRINGES = {"Low": (2.0, 3.0), "Medium": (3.0, 4.0), "High": (4.0, 5.5)}
+SPECKLE_STD = 0.45  # radians of phase noise on every pixel
+SPECKLE_RANDOM_SHARE = 0.02  # pixels whose phase is pure noise
 
 
 @dataclass(frozen=True)
@@ -67,31 +84,41 @@ class Frame:
 
 
 @dataclass(frozen=True)
-class Scene:
-    """The physical facts of one interferogram; positions and sizes are fractions of the image."""
+class Pattern:
+    """One deformation source; positions and sizes are fractions of the image."""
 
-    activity: str | None  # one of ACTIVITY_TYPES, None when there is no deformation
-    intensity: str  # one of INTENSITY_LEVELS, or "None"
-    phase: str  # Rest / Unrest / Rebound
+    activity: str  # one of ACTIVITY_TYPES
+    intensity: str  # one of INTENSITY_LEVELS
     center: tuple[float, float]
     source_size: float
     strike: float
     aspect: float
     fringes: float  # signed: negative for subsidence
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The physical facts of one interferogram; positions are fractions of the image."""
+
+    patterns: tuple[Pattern, ...]  # empty when there is no deformation
+    phase: str  # Rest / Unrest / Rebound
     volcano: tuple[float, float]
     atmosphere: int  # 0-3 (Hephaestus' atmospheric_fringes)
+    turbulent: bool
     stratified: bool
     orbital: bool
     low_coherence: bool
+    coherence_loss_center: tuple[float, float]
+    processing_error: bool
 
 
 # ---------------------------------------------------------------- physics: deformation sources
 
 
-def _rotated(x: np.ndarray, y: np.ndarray, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+def _rotated(x: np.ndarray, y: np.ndarray, pattern: Pattern) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates across (a) and along (b) the source's strike, centred on the source."""
-    dx, dy = x - scene.center[0], y - scene.center[1]
-    cos, sin = np.cos(scene.strike), np.sin(scene.strike)
+    dx, dy = x - pattern.center[0], y - pattern.center[1]
+    cos, sin = np.cos(pattern.strike), np.sin(pattern.strike)
     return dx * cos + dy * sin, -dx * sin + dy * cos
 
 
@@ -105,30 +132,41 @@ def _lobe(s: np.ndarray) -> np.ndarray:
     return s**2 * np.exp(1 - s**2)
 
 
-def deformation_displacement(scene: Scene, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Line-of-sight displacement of the scene's source, scaled to a peak magnitude of 1."""
-    a, b = _rotated(x, y, scene)
-    size, aspect = scene.source_size, scene.aspect
-    if scene.activity == "Mogi":
+def deformation_displacement(pattern: Pattern, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Line-of-sight displacement of one source, scaled to a peak magnitude of about 1."""
+    a, b = _rotated(x, y, pattern)
+    size, aspect = pattern.source_size, pattern.aspect
+    if pattern.activity == "Mogi":
         return _mogi(a, b, 1.3 * size)
-    if scene.activity == "Spheroid":  # elongated concentric ellipses
+    if pattern.activity == "Spheroid":  # elongated concentric ellipses
         return _mogi(a, b / aspect, 1.3 * size)
-    if scene.activity == "Sill":  # one flat-topped, boxy, elongated lobe
+    if pattern.activity == "Sill":  # one flat-topped, boxy, elongated lobe
         return 1 / (1 + (a / size) ** 4 + (b / (size * aspect)) ** 4)
-    if scene.activity == "Dyke":  # two lobes flanking the dyke, a trough above it
+    if pattern.activity == "Dyke":  # two lobes flanking the dyke, a trough above it
         across, along = a / (1.5 * size), b / (size * aspect)
         return np.exp(-(along**4)) * (_lobe(across) - 0.3 * np.exp(-(across**2)))
-    if scene.activity == "Earthquake":  # two lobes of opposite sign across the fault
+    if pattern.activity == "Earthquake":  # two lobes of opposite sign across the fault
         return np.sign(a) * np.sqrt(_lobe(a / (1.5 * size)) * _lobe(np.hypot(a, b) / (2 * size)))
-    raise ValueError(f"Unknown activity type {scene.activity!r}; expected one of {ACTIVITY_TYPES}")
+    if pattern.activity == "Unidentified":  # a lopsided blob that fits no model
+        across, along = a / (1.4 * size), b / (1.4 * size * np.sqrt(aspect))
+        return np.exp(-(across**2) - along**2) * (1 + 0.6 * np.tanh(2 * across)) / 1.6
+    raise ValueError(
+        f"Unknown activity type {pattern.activity!r}; expected one of {ACTIVITY_TYPES}"
+    )
+
+
+def pattern_phase(pattern: Pattern, image_size: int) -> np.ndarray:
+    """Unwrapped phase of one source in radians."""
+    x, y = _grid(image_size)
+    return 2 * np.pi * pattern.fringes * deformation_displacement(pattern, x, y)
 
 
 def deformation_phase(scene: Scene, image_size: int) -> np.ndarray:
-    """Unwrapped deformation phase in radians (zeros when the scene has no deformation)."""
-    if scene.activity is None:
-        return np.zeros((image_size, image_size))
-    x, y = _grid(image_size)
-    return 2 * np.pi * scene.fringes * deformation_displacement(scene, x, y)
+    """Unwrapped deformation phase of all the scene's sources (zeros without deformation)."""
+    phase = np.zeros((image_size, image_size))
+    for pattern in scene.patterns:
+        phase += pattern_phase(pattern, image_size)
+    return phase
 
 
 # ---------------------------------------------------------------- physics: nuisance signals
@@ -154,15 +192,20 @@ def fractal_noise(
     return (field - field.mean()) / field.std()
 
 
+def _bump(image_size: int, center: tuple[float, float], radius: float) -> np.ndarray:
+    """exp(-r^2 / radius^2) around ``center``: a cone-like volcano or a blob of lost coherence."""
+    x, y = _grid(image_size)
+    return np.exp(-((x - center[0]) ** 2 + (y - center[1]) ** 2) / radius**2)
+
+
 def atmosphere_phase(scene: Scene, image_size: int, rng: np.random.Generator) -> np.ndarray:
-    """Turbulent screen (std 0.75 rad per level, 0.25 rad at level 0) plus stratification."""
-    std = 0.75 * scene.atmosphere if scene.atmosphere else 0.25
+    """Turbulent screen (std 0.75 rad per level, 0.25 rad otherwise) plus stratification."""
+    std = 0.75 * scene.atmosphere if scene.turbulent else 0.25
     phase = std * fractal_noise(image_size, rng)
     if scene.stratified:  # delay proportional to the height of a cone-shaped volcano
-        x, y = _grid(image_size)
-        radius = rng.uniform(0.25, 0.35)
-        height = np.exp(-((x - scene.volcano[0]) ** 2 + (y - scene.volcano[1]) ** 2) / radius**2)
-        phase += 2 * np.pi * rng.choice([-1, 1]) * rng.uniform(0.5, 1.0) * height
+        height = _bump(image_size, scene.volcano, rng.uniform(0.25, 0.35))
+        strength = 0.4 + 0.25 * scene.atmosphere
+        phase += 2 * np.pi * rng.choice([-1, 1]) * strength * height
     return phase
 
 
@@ -173,14 +216,35 @@ def orbital_phase(image_size: int, rng: np.random.Generator) -> np.ndarray:
     return 2 * np.pi * fringes * (np.cos(angle) * x + np.sin(angle) * y)
 
 
-def decorrelate(phase: np.ndarray, low_coherence: bool, rng: np.random.Generator) -> np.ndarray:
-    """Mild phase noise everywhere; random phase in blotchy patches (15-40 %) if low coherence."""
-    noisy = phase + 0.3 * rng.standard_normal(phase.shape)
-    if low_coherence:
-        blobs = fractal_noise(phase.shape[0], rng, beta=4.0, cutoff=8.0)
-        patches = blobs > np.quantile(blobs, 1 - rng.uniform(0.15, 0.4))
-        noisy[patches] = rng.uniform(-np.pi, np.pi, size=int(patches.sum()))
+def burst_phase(image_size: int, heading: float, rng: np.random.Generator) -> np.ndarray:
+    """Processing errors at burst edges: 1-2 straight phase steps across the swath."""
+    x, y = _grid(image_size)
+    along = -(x - 0.5) * np.sin(heading) + (y - 0.5) * np.cos(heading)
+    steps = np.zeros((image_size, image_size))
+    for edge in rng.uniform(-0.35, 0.35, size=int(rng.integers(1, 3))):
+        steps += rng.choice([-1, 1]) * rng.uniform(0.5 * np.pi, np.pi) * (along > edge)
+    return steps
+
+
+def speckle(phase: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Phase noise on every pixel and a sprinkling of pixels whose phase is pure noise."""
+    noisy = phase + SPECKLE_STD * rng.standard_normal(phase.shape)
+    lost = rng.random(phase.shape) < SPECKLE_RANDOM_SHARE
+    noisy[lost] = rng.uniform(-np.pi, np.pi, size=int(lost.sum()))
     return noisy
+
+
+def high_displacement_noise(
+    scene: Scene, phase: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Inside high-intensity sources, fringes too dense to resolve: a third of pixels are noise."""
+    size = phase.shape[0]
+    for pattern in scene.patterns:
+        if pattern.intensity == "High":
+            inside = _bump(size, pattern.center, pattern.source_size) > np.exp(-0.5)
+            noisy = inside & (rng.random(phase.shape) < 1 / 3)
+            phase[noisy] = rng.uniform(-np.pi, np.pi, size=int(noisy.sum()))
+    return phase
 
 
 def _hue_wheel(entries: int = 256, saturation: float = 0.9, value: float = 0.95) -> np.ndarray:
@@ -201,20 +265,75 @@ def colorize(phase: np.ndarray) -> np.ndarray:
     return _COLOURS[index % len(_COLOURS)]
 
 
+def hillshade(scene: Scene, image_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Grey shaded relief (HxW uint8) of a volcano on rough terrain, lit from the north-west."""
+    height = _bump(image_size, scene.volcano, 0.3) + 0.15 * fractal_noise(image_size, rng, 3.0, 24)
+    dz_dy, dz_dx = np.gradient(height * image_size / 8)
+    slope = np.arctan(np.hypot(dz_dx, dz_dy))
+    aspect = np.arctan2(-dz_dy, dz_dx)
+    azimuth, altitude = np.deg2rad(135.0), np.deg2rad(45.0)  # light from the upper left
+    shade = np.sin(altitude) * np.cos(slope) + np.cos(altitude) * np.sin(slope) * np.cos(
+        azimuth - aspect
+    )
+    return np.round(40 + 190 * np.clip(shade, 0, 1)).astype(np.uint8)
+
+
+def lose_coherence(image: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndarray:
+    """Blotchy patches (15-35 % of the image, mostly around ``coherence_loss_center``) where the
+    phase means nothing: grey hillshade in their core, random colours on their rim."""
+    size = image.shape[0]
+    blobs = fractal_noise(size, rng, beta=4.0, cutoff=8.0)
+    blobs += 2.5 * _bump(size, scene.coherence_loss_center, 0.25)
+    share = rng.uniform(0.15, 0.35)
+    patches = blobs > np.quantile(blobs, 1 - share)
+    core = blobs > np.quantile(blobs, 1 - 0.7 * share)
+    rim = patches & ~core
+    out = image.copy()
+    out[rim] = _COLOURS[rng.integers(len(_COLOURS), size=int(rim.sum()))]
+    out[core] = hillshade(scene, size, rng)[core][:, None]
+    return out
+
+
+def swath_edges(
+    image: np.ndarray, scene: Scene, heading: float, rng: np.random.Generator
+) -> np.ndarray:
+    """No data (black) outside a swath rotated by ``heading``, in half the images; the swath
+    always holds the deformation sources."""
+    if rng.random() < 0.5:
+        return image
+    x, y = _grid(image.shape[0])
+    across = (x - 0.5) * np.cos(heading) + (y - 0.5) * np.sin(heading)
+    offset = rng.uniform(-0.2, 0.2)
+    half_width = rng.uniform(0.38, 0.55)
+    for pattern in scene.patterns:
+        cx, cy = pattern.center[0] - 0.5, pattern.center[1] - 0.5
+        reach = abs(cx * np.cos(heading) + cy * np.sin(heading) - offset) + pattern.source_size
+        half_width = max(half_width, reach + 0.1)
+    out = image.copy()
+    out[np.abs(across - offset) > half_width] = NO_DATA
+    return out
+
+
 def render_interferogram(scene: Scene, image_size: int, rng: np.random.Generator) -> np.ndarray:
     """The wrapped, coloured interferogram of a scene (HxWx3 uint8)."""
+    heading = rng.uniform(-0.25, 0.25)  # the satellite track, radians from north
     phase = deformation_phase(scene, image_size) + atmosphere_phase(scene, image_size, rng)
     if scene.orbital:
         phase += orbital_phase(image_size, rng)
-    return colorize(decorrelate(phase, scene.low_coherence, rng))
+    if scene.processing_error:
+        phase += burst_phase(image_size, heading, rng)
+    image = colorize(high_displacement_noise(scene, speckle(phase, rng), rng))
+    if scene.low_coherence:
+        image = lose_coherence(image, scene, rng)
+    return swath_edges(image, scene, heading, rng)
 
 
-def deformation_polygon(scene: Scene, image_size: int, vertices: int = 16) -> list[float]:
+def deformation_polygon(pattern: Pattern, image_size: int, vertices: int = 16) -> list[float]:
     """Star polygon around the pixels displaced by at least half a fringe, flat [x, y, ...]."""
-    rows, cols = np.nonzero(np.abs(deformation_phase(scene, image_size)) >= np.pi)
+    rows, cols = np.nonzero(np.abs(pattern_phase(pattern, image_size)) >= np.pi)
     if rows.size == 0:
         return []
-    cx, cy = scene.center[0] * image_size, scene.center[1] * image_size
+    cx, cy = pattern.center[0] * image_size, pattern.center[1] * image_size
     dx, dy = cols + 0.5 - cx, rows + 0.5 - cy
     bins = ((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * vertices).astype(int) % vertices
     radius = np.zeros(vertices)
@@ -225,7 +344,11 @@ def deformation_polygon(scene: Scene, image_size: int, vertices: int = 16) -> li
     return [round(float(v), 1) for point in zip(xs, ys, strict=True) for v in point]
 
 
-# ---------------------------------------------------------------- attributes and captions
+# ---------------------------------------------------------------- attributes
+
+
+def _draw_activity(rng: np.random.Generator) -> str:
+    return str(rng.choice(ACTIVITY_TYPES, p=list(ACTIVITY_SHARES.values())))
 
 
 def _make_frames(count: int, rng: np.random.Generator) -> list[Frame]:
@@ -238,8 +361,8 @@ def _make_frames(count: int, rng: np.random.Generator) -> list[Frame]:
             Frame(
                 frame_id=f"{track:03d}{direction}_{middle:05d}_{int(rng.integers(0, 10**6)):06d}",
                 volcano=(float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.35, 0.65))),
-                usual_activity=str(rng.choice(ACTIVITY_TYPES)),
-                activity_rate=float(rng.uniform(0.2, 0.7)),
+                usual_activity=_draw_activity(rng),
+                activity_rate=float(rng.uniform(0.55, 0.85)),
                 strike=float(rng.uniform(0, np.pi)),
                 first_date=date(2015, 6, 1) + timedelta(days=int(rng.integers(0, 5 * 365))),
             )
@@ -247,127 +370,52 @@ def _make_frames(count: int, rng: np.random.Generator) -> list[Frame]:
     return frames
 
 
-def draw_scene(frame: Frame, rng: np.random.Generator) -> Scene:
-    """Draw one acquisition's facts; the frame fixes the place, activity varies over dates."""
-    deforming = rng.random() < frame.activity_rate
-    activity = frame.usual_activity if rng.random() < 0.8 else str(rng.choice(ACTIVITY_TYPES))
+def _point(rng: np.random.Generator, near: Sequence[float], spread: float) -> tuple[float, float]:
+    center = np.clip(np.asarray(near) + rng.normal(0, spread, size=2), 0.2, 0.8)
+    return float(center[0]), float(center[1])
+
+
+def draw_pattern(frame: Frame, first: bool, sign: int, rng: np.random.Generator) -> Pattern:
+    """One source: the first near the frame's volcano, further ones anywhere around it."""
+    activity = frame.usual_activity if rng.random() < 0.8 else _draw_activity(rng)
     intensity = str(rng.choice(INTENSITY_LEVELS, p=[0.35, 0.4, 0.25]))
-    phase = "Rebound" if rng.random() < 0.2 else "Unrest"
-    center = np.clip(np.array(frame.volcano) + rng.normal(0, 0.03, size=2), 0.25, 0.75)
-    fringes = rng.uniform(*_FRINGES[intensity]) * (-1 if phase == "Rebound" else 1)
-    atmosphere = int(rng.choice(4, p=[0.35, 0.3, 0.2, 0.15]))
-    return Scene(
-        activity=activity if deforming else None,
-        intensity=intensity if deforming else "None",
-        phase=phase if deforming else "Rest",
-        center=(float(center[0]), float(center[1])),
-        source_size=float(rng.uniform(0.08, 0.14)),
+    return Pattern(
+        activity=activity,
+        intensity=intensity,
+        center=_point(rng, frame.volcano, 0.03 if first else 0.22),
+        source_size=float(rng.uniform(0.08, 0.14) if first else rng.uniform(0.06, 0.1)),
         strike=frame.strike + float(rng.normal(0, 0.2)),
         aspect=float(rng.uniform(1.8, 3.0)),
-        fringes=float(fringes),
-        volcano=frame.volcano,
-        atmosphere=atmosphere,
-        stratified=bool(atmosphere > 0 and rng.random() < 0.3),
-        orbital=bool(rng.random() < 0.2),
-        low_coherence=bool(rng.random() < 0.2),
+        fringes=float(sign * rng.uniform(*_FRINGES[intensity])),
     )
 
 
-_SOURCES = {
-    "Mogi": ("a Mogi point source", "a Mogi-type spherical source", "a point (Mogi) source"),
-    "Dyke": ("a dyke intrusion", "an intruding dyke", "a dyke"),
-    "Sill": ("a sill intrusion", "a sill", "a horizontal sill intrusion"),
-    "Spheroid": ("a spheroid source", "a spheroidal magma source", "a spheroid"),
-    "Earthquake": ("an earthquake", "earthquake faulting", "a shallow earthquake"),
-}
-_SHAPES = {
-    "Mogi": "concentric fringes",
-    "Dyke": "two elongated lobes",
-    "Sill": "one broad elongated lobe",
-    "Spheroid": "elongated concentric fringes",
-    "Earthquake": "two lobes of opposite sign",
-}
-# adjectives start with a consonant so that "a {adjective}deformation pattern" stays grammatical
-_INTENSITY_WORDS = {
-    "Low": ("weak ", "low-intensity ", "slight "),
-    "Medium": ("moderate ", "medium-intensity "),
-    "High": ("strong ", "high-intensity ", "large "),
-}
-_DEFORMATION_TEMPLATES = (
-    "{adjective}ground deformation caused by {source} can be detected {where}.",
-    "A {adjective}deformation pattern of {shape} is visible {where}, consistent with {source}.",
-    "The interferogram shows {shape} {where}, a sign of {adjective}ground deformation "
-    "due to {source}.",
-    "Fringes caused by {adjective}deformation from {source} appear {where}.",
-)
-_LEVEL_WORDS = {1: "weak", 2: "moderate", 3: "strong"}
-_TURBULENT_TEMPLATES = (
-    "Turbulent mixing effect or wave-like patterns caused by liquid and solid particles of the "
-    "atmosphere can be detected around the area.",
-    "{level} atmospheric fringes caused by turbulence are visible across the image.",
-    "A {level} turbulent atmospheric contribution can be seen around the area.",
-)
-_STRATIFIED_TEMPLATES = (
-    "Stratified atmospheric fringes that follow the topography are visible around the volcano.",
-    "An atmospheric contribution correlated with the topography can be seen around the volcano.",
-)
-_OTHER_PHRASES = {
-    "orbital": ("orbital fringes", "an orbital ramp", "parallel orbital fringes"),
-    "low_coherence": (
-        "low coherence areas",
-        "decorrelation noise due to low coherence",
-        "patches of low coherence",
-    ),
-}
-_OTHER_TEMPLATES = (
-    "The image also shows {phrase}.",
-    "{phrase} can also be seen.",
-    "{phrase} can be noticed as well.",
-)
+def draw_scene(frame: Frame, rng: np.random.Generator) -> Scene:
+    """Draw one acquisition's facts; the frame fixes the place, activity varies over dates."""
+    deforming = rng.random() < frame.activity_rate
+    phase = ("Rebound" if rng.random() < 0.2 else "Unrest") if deforming else "Rest"
+    count = int(rng.choice(len(PATTERN_COUNT_SHARES), p=PATTERN_COUNT_SHARES)) + 1
+    sign = -1 if phase == "Rebound" else 1
+    patterns = tuple(
+        draw_pattern(frame, index == 0, sign, rng) for index in range(count if deforming else 0)
+    )
+    atmosphere = int(rng.choice(4, p=[0.12, 0.35, 0.33, 0.2]))
+    stratified = bool(atmosphere > 0 and rng.random() < 0.3)
+    return Scene(
+        patterns=patterns,
+        phase=phase,
+        volcano=frame.volcano,
+        atmosphere=atmosphere,
+        turbulent=bool(atmosphere > 0 and (not stratified or rng.random() < 0.15)),
+        stratified=stratified,
+        orbital=bool(rng.random() < 0.12),
+        low_coherence=bool(rng.random() < 0.2),
+        coherence_loss_center=_point(rng, (0.5, 0.5), 0.2),
+        processing_error=bool(rng.random() < 0.05),
+    )
 
 
-def _pick(options: Sequence[str], rng: np.random.Generator) -> str:
-    return options[int(rng.integers(len(options)))]
-
-
-def _capitalised(sentence: str) -> str:
-    return sentence[0].upper() + sentence[1:]
-
-
-def _where(center: tuple[float, float]) -> str:
-    """Position words for a point given as image fractions (rows grow downwards)."""
-    vertical = "upper " if center[1] < 0.42 else "lower " if center[1] > 0.58 else ""
-    horizontal = "left " if center[0] < 0.42 else "right " if center[0] > 0.58 else ""
-    if not vertical and not horizontal:
-        return "in the centre of the image"
-    return f"in the {vertical}{horizontal}part of the image"
-
-
-def compose_caption(scene: Scene, rng: np.random.Generator) -> str:
-    """A 1-3 sentence caption in Hephaestus' style stating exactly the scene's facts."""
-    if scene.activity is None:
-        deformation = _pick(NO_DEFORMATION_SENTENCES, rng)
-    else:
-        adjective = _pick(_INTENSITY_WORDS[scene.intensity], rng) if rng.random() < 0.6 else ""
-        deformation = _pick(_DEFORMATION_TEMPLATES, rng).format(
-            adjective=adjective,
-            source=_pick(_SOURCES[scene.activity], rng),
-            shape=_SHAPES[scene.activity],
-            where=_where(scene.center),
-        )
-    others = []
-    if scene.atmosphere:
-        templates = _STRATIFIED_TEMPLATES if scene.stratified else _TURBULENT_TEMPLATES
-        others.append(_pick(templates, rng).format(level=_LEVEL_WORDS[scene.atmosphere]))
-    extras = [
-        _pick(_OTHER_PHRASES[name], rng)
-        for name, present in (("orbital", scene.orbital), ("low_coherence", scene.low_coherence))
-        if present
-    ]
-    if extras:
-        others.append(_pick(_OTHER_TEMPLATES, rng).format(phrase=" and ".join(extras)))
-    sentences = [deformation, *others] if rng.random() < 0.5 else [*others, deformation]
-    return " ".join(_capitalised(sentence) for sentence in sentences)
+# ---------------------------------------------------------------- annotations
 
 
 def make_annotation(
@@ -378,18 +426,18 @@ def make_annotation(
     image_size: int,
     rng: np.random.Generator,
 ) -> dict:
-    """The Hephaestus-schema annotation of one scene (plus ``"synthetic": True``)."""
+    """The Hephaestus-schema annotation of one scene (plus ``"synthetic": True``): one
+    ``activity_type``, ``intensity_level`` and ``segmentation_mask`` entry per pattern."""
     primary = frame.first_date + timedelta(days=2 * REVISIT_DAYS * visit)
     secondary = primary + timedelta(days=int(rng.choice([6, 12, 12, 24])))
-    polygon = deformation_polygon(scene, image_size)
-    deforming = scene.activity is not None
+    deforming = bool(scene.patterns)
     return {
         "uniqueID": unique_id,
         "frameID": frame.frame_id,
         "primary_date": primary.strftime("%Y%m%d"),
         "secondary_date": secondary.strftime("%Y%m%d"),
         "corrupted": 0,
-        "processing_error": 0,
+        "processing_error": int(scene.processing_error),
         "glacier_fringes": 0,
         "orbital_fringes": int(scene.orbital),
         "atmospheric_fringes": scene.atmosphere,
@@ -397,12 +445,12 @@ def make_annotation(
         "no_info": 0,
         "image_artifacts": 0,
         "label": ["Deformation" if deforming else "Non_Deformation"],
-        "activity_type": [scene.activity] if deforming else [],
-        "intensity_level": [scene.intensity],
+        "activity_type": [p.activity for p in scene.patterns],
+        "intensity_level": [p.intensity for p in scene.patterns] if deforming else ["None"],
         "phase": scene.phase,
         "confidence": float(rng.choice([0.6, 0.7, 0.8, 0.9, 1.0])),
-        "segmentation_mask": [polygon] if polygon else [],
-        "is_crowd": 0,
+        "segmentation_mask": [deformation_polygon(p, image_size) for p in scene.patterns],
+        "is_crowd": int(len(scene.patterns) > 1),
         "caption": compose_caption(scene, rng),
         "synthetic": True,
     }
@@ -499,17 +547,46 @@ def write_synthetic_dataset(
     return targets
 
 
+STATS_SAMPLES = 300  # default size of the set --stats measures
+
+
+def caption_stats_report(n: int = STATS_SAMPLES, seed: int = 0) -> tuple[dict, str]:
+    """The caption figures of ``n`` generated samples (after the unique-caption filter) and a
+    table of them beside the real captions' figures and the targets."""
+    from helpers.caption_stats import caption_figures, figures_table
+
+    annotations = [s.annotation for s in generate_samples(n, seed, image_size=MIN_IMAGE_SIZE)]
+    figures = caption_figures(annotations)
+    header = (
+        f"{n} synthetic samples (seed {seed}), {figures['unique_captions']} distinct captions "
+        "kept; tokens: BLIP's WordPiece, [CLS]/[SEP] included; real = Intel's 138 test captions"
+    )
+    return figures, f"{header}\n{figures_table(figures)}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.synthetic",
-        description="Write a synthetic InSAR-like stand-in for the Hephaestus zips.",
+        description="Write a synthetic InSAR-like stand-in for the Hephaestus zips, or print "
+        "its caption statistics beside the real captions' (--stats).",
     )
-    parser.add_argument("--n", type=int, required=True, help="number of images")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the two zips")
+    parser.add_argument("--n", type=int, help=f"number of images (--stats: {STATS_SAMPLES})")
+    parser.add_argument("--out", type=Path, help="folder for the two zips")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=224, help="image side in pixels")
     parser.add_argument("--overwrite", action="store_true", help="replace existing zips")
+    parser.add_argument(
+        "--stats", action="store_true", help="print caption figures vs targets; write nothing"
+    )
     args = parser.parse_args(argv)
+    if args.stats:
+        try:
+            print(caption_stats_report(args.n or STATS_SAMPLES, args.seed)[1])
+        except ValueError as error:
+            parser.error(str(error))
+        return
+    if args.n is None or args.out is None:
+        parser.error("--n and --out are required (or --stats)")
     try:
         paths = write_synthetic_dataset(
             args.out, args.n, seed=args.seed, image_size=args.size, overwrite=args.overwrite
@@ -520,6 +597,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     for path in paths:
         print(f"  {path}")
     print("NOTE: this is SYNTHETIC data from helpers.synthetic, not the Hephaestus dataset.")
+
+
+__all__ = [
+    "ACTIVITY_TYPES",
+    "INTENSITY_LEVELS",
+    "MIN_IMAGE_SIZE",
+    "NO_DEFORMATION_SENTENCES",
+    "SYNTHETIC_MARKER",
+    "Pattern",
+    "Scene",
+    "SyntheticSample",
+    "caption_stats_report",
+    "generate_samples",
+    "png_bytes",
+    "write_synthetic_dataset",
+]
 
 
 if __name__ == "__main__":

@@ -85,6 +85,30 @@ def test_cached_run_script(tmp_path):
     assert "image feature cache: 12 images cached" in done.stdout
 
 
+def test_train_step_compares_caption_lengths_side_by_side(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, str(ROOT / "bench" / "train_step.py"), "--quick"]
+    command += ["--rows", "baseline,lora", "--caption-tokens", "16,64", "--caption-images", "0"]
+    command += ["--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "train_step_random-tiny_32px_16-64tokens.json").read_text())
+    assert report["caption_tokens"] == [16, 64] and "skipped" in report["captioning"]
+    rows = report["rows"]
+    assert list(rows) == ["baseline@16", "baseline@64", "lora@16", "lora@64"]
+    for name in ("baseline", "lora"):
+        short, long = rows[f"{name}@16"], rows[f"{name}@64"]
+        assert (short["caption_tokens"], long["caption_tokens"]) == (16, 64)
+        assert short["step_vs_first_length"] == 1.0
+        assert long["step_vs_first_length"] == long["step_s"] / short["step_s"]
+    assert (
+        rows["lora@64"]["speedup"]
+        == rows["lora@64"]["samples_per_s"] / (rows["baseline@64"]["samples_per_s"])
+    )
+    table = (tmp_path / "train_step_random-tiny_32px_16-64tokens.md").read_text()
+    assert "x time vs first length" in table and "| lora@64 |" in table
+
+
 def test_caption_throughput_explain_row(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", CAPTION_WORKSPACE=str(tmp_path))
     command = [sys.executable, str(ROOT / "bench" / "caption_throughput.py"), "--profile", "smoke"]

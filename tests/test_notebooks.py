@@ -126,6 +126,16 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
         "domain_confusion.png",
     ):
         assert_png(assets / figure)
+    # decoding: the baseline's anti-repetition, a choice made on validation, the defaults too
+    decoding = {
+        stage: json.loads((assets / f"metrics_{stage}.json").read_text())["decoding"]
+        for stage in ("before_training", "after_training", "after_training_defaults")
+    }
+    assert decoding["before_training"]["no_repeat_ngram_size"] == 3
+    assert "validation" in decoding["after_training"]["decoding_source"]
+    assert decoding["after_training_defaults"]["decoding_source"] == "fine-tuned defaults"
+    assert json.loads((runs / "smoke" / "decoding.json").read_text())["split"] == "validation"
+
     check_comparison_outputs(compared, assets, list(before["image_id"].astype(str)))
 
     printed = printed_text(run_notebook("05_lora_finetune", NOTEBOOKS))

@@ -89,9 +89,10 @@ def test_summary_records_run_settings_and_stand_in(built):
     assert summary["decoding"] == {
         "num_beams": 1,
         "max_new_tokens": 12,
-        "repetition_penalty": 1.2,
-        "no_repeat_ngram_size": 3,
+        "repetition_penalty": 1.0,
+        "no_repeat_ngram_size": 0,
         "length_penalty": 1.0,
+        "decoding_source": "fine-tuned defaults",
     }
     assert summary["bertscore_model"]["model"] == "fake-bert"
     assert summary["metrics"]["bertscore_f1"] == pytest.approx(0.5)

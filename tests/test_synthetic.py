@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from matplotlib.colors import rgb_to_hsv
 from PIL import Image
 
 from helpers.annotation_schema import typed_fields
+from helpers.caption_stats import has_typo, targets_missed
 from helpers.domain_facts import check_captions
 from helpers.domain_scores import summarize_facts
 from helpers.records import Record
@@ -25,6 +27,7 @@ from helpers.synthetic import (
     INTENSITY_LEVELS,
     NO_DEFORMATION_SENTENCES,
     SYNTHETIC_MARKER,
+    caption_stats_report,
     generate_samples,
     write_synthetic_dataset,
 )
@@ -57,8 +60,9 @@ def batch() -> list:
 
 
 def _phasor(image: np.ndarray) -> np.ndarray:
-    """exp(i * phase), reading the phase back from the hue of the cyclic colour wheel."""
-    return np.exp(2j * np.pi * rgb_to_hsv(image / 255.0)[..., 0])
+    """exp(i * phase), reading the phase back from the hue of the cyclic colour wheel; 0 where
+    there is no colour (no-data, grey hillshade), so those pixels carry no phase."""
+    return np.exp(2j * np.pi * rgb_to_hsv(image / 255.0)[..., 0]) * _coloured(image)
 
 
 def _neighbour_products(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,9 +92,22 @@ def ramp_fringes(image: np.ndarray) -> float:
 
 
 def phase_jump_fraction(image: np.ndarray) -> float:
-    """Fraction of neighbour pairs whose phase differs by more than pi/2 (decorrelation)."""
+    """Fraction of coloured neighbour pairs whose phase differs by more than pi/2 (speckle)."""
     dx, _ = _neighbour_products(_phasor(image))
-    return float((np.abs(np.angle(dx)) > np.pi / 2).mean())
+    coloured = _coloured(image)
+    both = coloured[:, 1:] & coloured[:, :-1]
+    return float((np.abs(np.angle(dx[both])) > np.pi / 2).mean())
+
+
+def _coloured(image: np.ndarray) -> np.ndarray:
+    """Pixels of the colour wheel: not no-data (black), not grey hillshade."""
+    return rgb_to_hsv(image / 255.0)[..., 1] > 0.5
+
+
+def grey_share(image: np.ndarray) -> float:
+    """Share of grey pixels (hillshade where coherence is lost; black no-data excluded)."""
+    hsv = rgb_to_hsv(image / 255.0)
+    return float(((hsv[..., 1] < 0.15) & (hsv[..., 2] > 0.1)).mean())
 
 
 def _accuracy(values: list[float], threshold: float, truth: list[bool]) -> float:
@@ -147,11 +164,15 @@ def test_annotations_follow_the_hephaestus_schema(annotations: list[dict]) -> No
         deforming = ann["label"] == ["Deformation"]
         assert deforming or ann["label"] == ["Non_Deformation"]
         if deforming:
-            assert len(ann["activity_type"]) == 1 and ann["activity_type"][0] in ACTIVITY_TYPES
-            assert ann["intensity_level"][0] in INTENSITY_LEVELS
+            patterns = len(ann["activity_type"])
+            assert 1 <= patterns <= 3 and set(ann["activity_type"]) <= set(ACTIVITY_TYPES)
+            assert len(ann["intensity_level"]) == len(ann["segmentation_mask"]) == patterns
+            assert set(ann["intensity_level"]) <= set(INTENSITY_LEVELS)
+            assert ann["is_crowd"] == int(patterns > 1)
             assert ann["phase"] in ("Unrest", "Rebound")
         else:
             assert ann["activity_type"] == [] and ann["intensity_level"] == ["None"]
+            assert ann["segmentation_mask"] == [] and ann["is_crowd"] == 0
             assert ann["phase"] == "Rest"
         assert isinstance(ann["confidence"], float) and 0 < ann["confidence"] <= 1
         assert isinstance(ann["caption"], str) and ann["caption"]
@@ -165,12 +186,13 @@ def test_segmentation_mask_outlines_the_deformation() -> None:
         if "Deformation" not in ann["label"]:
             assert ann["segmentation_mask"] == []
             continue
-        (polygon,) = ann["segmentation_mask"]
-        points = np.array(polygon).reshape(-1, 2)
-        assert len(polygon) % 2 == 0 and len(points) >= 3
-        assert points.min() >= 0 and points.max() <= size
-        width = np.ptp(points, axis=0)
-        assert (width > 2).all()  # a real area, not a point
+        assert len(ann["segmentation_mask"]) == len(ann["activity_type"])
+        for polygon in ann["segmentation_mask"]:
+            points = np.array(polygon).reshape(-1, 2)
+            assert len(polygon) % 2 == 0 and len(points) >= 3
+            assert points.min() >= 0 and points.max() <= size
+            width = np.ptp(points, axis=0)
+            assert (width > 2).all()  # a real area, not a point
 
 
 def test_frames_are_shared_by_several_dates(annotations: list[dict]) -> None:
@@ -188,11 +210,16 @@ def test_frames_are_shared_by_several_dates(annotations: list[dict]) -> None:
 
 def test_class_balance_and_mix_of_activity_types(annotations: list[dict]) -> None:
     deforming = [a for a in annotations if "Deformation" in a["label"]]
-    assert 0.3 < len(deforming) / len(annotations) < 0.6
-    assert {a["activity_type"][0] for a in deforming} == set(ACTIVITY_TYPES)
-    assert {a["intensity_level"][0] for a in deforming} == set(INTENSITY_LEVELS)
-    for flag in ("orbital_fringes", "low_coherence", "atmospheric_fringes"):
-        assert 0.05 < np.mean([a[flag] > 0 for a in annotations]) < 0.8, flag
+    # before the unique-caption filter; after it, 85-95% (test_caption_figures_meet_targets)
+    assert 0.6 < len(deforming) / len(annotations) < 0.85
+    types = Counter(t for a in deforming for t in a["activity_type"])
+    assert set(types) == set(ACTIVITY_TYPES)
+    assert types.most_common(1)[0][0] == "Sill"  # Sill ~50% in the real captions
+    assert {i for a in deforming for i in a["intensity_level"]} == set(INTENSITY_LEVELS)
+    assert 0.05 < np.mean([len(a["activity_type"]) > 1 for a in deforming]) < 0.4
+    for flag in ("orbital_fringes", "low_coherence", "processing_error"):
+        assert 0.02 < np.mean([a[flag] > 0 for a in annotations]) < 0.5, flag
+    assert np.mean([a["atmospheric_fringes"] > 0 for a in annotations]) > 0.8  # almost all
 
 
 # ------------------------------------------------------------ captions
@@ -228,13 +255,17 @@ def test_domain_fact_reader_reads_the_captions_right(annotations: list[dict]) ->
         assert summary[key] == 1.0, key
 
 
-def test_captions_are_simple_varied_sentences(annotations: list[dict]) -> None:
+def test_captions_are_sentences_with_a_few_typos(annotations: list[dict]) -> None:
     captions = [ann["caption"] for ann in annotations]
+    typos = [caption for caption in captions if has_typo(caption)]
+    assert 0.01 < len(typos) / len(captions) < 0.08
+    assert any("  " in c for c in typos) and any(re.search(r"\.[A-Z]", c) for c in typos)
     for caption in captions:
-        sentences = re.split(r"(?<=\.) ", caption)
-        assert 1 <= len(sentences) <= 3, caption
+        sentences = re.split(r"(?<=\.) *", caption.strip())
+        sentences = [s for s in sentences if s]
+        assert 1 <= len(sentences) <= 9, caption
         assert all(s[0].isupper() and s.endswith(".") for s in sentences), caption
-        assert "  " not in caption and " ." not in caption and " ," not in caption, caption
+        assert " ." not in caption and " ," not in caption, caption
     assert len(set(captions)) > 0.7 * len(captions)
     denials = {s for s in NO_DEFORMATION_SENTENCES for c in captions if s in c}
     assert denials == set(NO_DEFORMATION_SENTENCES)
@@ -251,7 +282,7 @@ def test_images_are_square_rgb() -> None:
 def test_deformation_shows_as_dense_fringes(batch: list) -> None:
     truth = ["Deformation" in s.annotation["label"] for s in batch]
     density = [fringe_density(s.image) for s in batch]
-    assert 0.3 < np.mean(truth) < 0.7
+    assert 0.5 < np.mean(truth) < 0.9
     assert _accuracy(density, 11.0, truth) > 0.9
 
 
@@ -261,7 +292,38 @@ def test_orbital_ramp_and_low_coherence_are_visible(batch: list) -> None:
     low_coherence = [bool(s.annotation["low_coherence"]) for s in clean]
     assert 0 < sum(orbital) < len(clean) and 0 < sum(low_coherence) < len(clean)
     assert _accuracy([ramp_fringes(s.image) for s in clean], 1.0, orbital) > 0.9
-    assert _accuracy([phase_jump_fraction(s.image) for s in clean], 0.03, low_coherence) > 0.9
+    low_coherence = [bool(s.annotation["low_coherence"]) for s in batch]
+    assert _accuracy([grey_share(s.image) for s in batch], 0.05, low_coherence) > 0.95
+
+
+def test_lost_coherence_shows_a_grey_hillshade(batch: list) -> None:
+    for sample in batch:
+        if sample.annotation["low_coherence"]:
+            hsv = rgb_to_hsv(sample.image / 255.0)
+            grey = (hsv[..., 1] < 0.15) & (hsv[..., 2] > 0.1)
+            assert np.std(hsv[..., 2][grey]) > 0.05  # shaded relief, not a flat fill
+
+
+def test_half_the_images_lose_a_rotated_swath_edge_but_never_a_pattern(batch: list) -> None:
+    with_edges = 0
+    for sample in batch:
+        black = sample.image.max(axis=2) == 0
+        if not black.any():
+            continue
+        with_edges += 1
+        # the no-data area touches the left or right border, in a straight slanted edge
+        assert black[:, 0].any() or black[:, -1].any()
+        size = sample.image.shape[0]
+        for polygon in sample.annotation["segmentation_mask"]:
+            xs, ys = np.array(polygon).reshape(-1, 2).T
+            cx, cy = int(xs.mean()), int(ys.mean())
+            assert not black[min(cy, size - 1), min(cx, size - 1)]
+    assert 0.3 < with_edges / len(batch) < 0.7
+
+
+def test_speckle_is_dense_but_fringes_stay_readable(batch: list) -> None:
+    jumps = [phase_jump_fraction(s.image) for s in batch if not s.annotation["low_coherence"]]
+    assert 0.02 < np.median(jumps) < 0.15
 
 
 # ------------------------------------------------------------ zips and command line
@@ -313,3 +375,49 @@ def test_command_line(tmp_path: Path) -> None:
     assert len(_read_zip(out / "annotations.zip")) == 5  # 4 annotations + the marker
     refused = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "already exists" in refused.stderr
+
+
+# ------------------------------------------------------------ calibrated to the real captions
+
+
+def test_caption_figures_meet_the_targets_on_300_samples() -> None:
+    figures, table = caption_stats_report(300, seed=0)
+    assert targets_missed(figures) == [], table
+    # the figures of DESIGN.md section 4, spelled out
+    assert abs(figures["tokens_mean"] / 54 - 1) <= 0.15
+    assert abs(figures["tokens_p90"] / 90 - 1) <= 0.2
+    assert figures["tokens_max"] > 110
+    assert figures["repeat_3gram_share"] >= 0.7
+    assert 0.85 <= figures["deformation_share"] <= 0.95
+    assert figures["unique_captions"] < 300  # the filter removed repeated "no deformation" ones
+
+
+def test_captions_use_the_real_phrase_families(annotations: list[dict]) -> None:
+    captions = [a["caption"].lower() for a in annotations]
+
+    def share(*phrases: str) -> float:
+        return float(np.mean([any(p in c for p in phrases) for c in captions]))
+
+    assert share("-type deformation pattern", "-type pattern", "of unidentified type") > 0.3
+    assert share("intensity") > 0.5 and share("side of the region") > 0.5
+    assert share("deformation patterns") > 0.05  # several patterns in one caption
+    assert share("stratified") > 0.1 and share("high-altitude") > 0.1
+    assert share("turbulent mixing") > 0.2 and share("wide area") > 0.2
+    assert share("low coherence") > 0.1 and share("debursting") > 0.01
+    assert share("high displacement") > 0.02
+    assert share("can be detected") > 0.7
+    deforming = [a for a in annotations if "Deformation" in a["label"]]
+    for ann in deforming:  # each pattern's intensity is stated
+        for level in ann["intensity_level"]:
+            assert f"{level.lower()} intensity" in ann["caption"], ann["caption"]
+
+
+def test_stats_command_prints_figures_beside_targets() -> None:
+    command = [sys.executable, "-m", "helpers.synthetic", "--stats", "--n", "60", "--seed", "2"]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    figures, table = caption_stats_report(60, seed=2)
+    assert table in done.stdout
+    for name in ("tokens_mean", "tokens_p90", "repeat_3gram_share", "deformation_share"):
+        assert name in done.stdout
+    assert f"{figures['tokens_mean']:.3f}" in done.stdout
