@@ -10,7 +10,7 @@ defaults, the zero-shot baseline's or a choice made on validation (``helpers.dec
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,10 @@ from typing import Any
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
 from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice
+from helpers.oom import map_in_halving_batches
 from helpers.records import IMAGE_SUFFIXES
 
 ImageInput = Image.Image | str | Path
@@ -65,11 +65,6 @@ def open_rgb(image: ImageInput) -> Image.Image:
         raise ValueError(f"cannot read image {image}: {error}") from error
 
 
-def _batches(items: Sequence[ImageInput], size: int) -> Iterator[Sequence[ImageInput]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _autocast(device: DeviceChoice) -> contextlib.AbstractContextManager:
     if device.precision == "fp32":
         return contextlib.nullcontext()
@@ -90,7 +85,9 @@ def caption_images(
     """Caption images (PIL images, files, or every image in a folder), ``batch_size`` at a time.
 
     Images are opened lazily, one batch at a time, so a large folder does not fill memory.
-    The model is moved to ``device`` and put in eval mode.
+    The model is moved to ``device`` and put in eval mode. A batch that runs out of device
+    memory is retried at half the size (said so; ``helpers.oom.map_in_halving_batches``), with
+    the same captions as a run at the smaller size.
     """
     if isinstance(images, (str, Path)):
         images = list_images(Path(images))
@@ -99,19 +96,23 @@ def caption_images(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     model.to(device.torch_device).eval()
     kwargs = generation_kwargs(cfg)
-    captions: list[str] = []
-    bar = tqdm(total=len(images), desc="captioning", unit="img", disable=not progress)
-    for batch in _batches(images, batch_size):
+
+    def caption_batch(batch: Sequence[ImageInput]) -> list[str]:
         inputs = processor(images=[open_rgb(item) for item in batch], return_tensors="pt")
         pixel_values = inputs["pixel_values"].to(device.torch_device)
         with _autocast(device):
             tokens = model.generate(pixel_values=pixel_values, **kwargs)
-        captions += [
-            text.strip() for text in processor.batch_decode(tokens, skip_special_tokens=True)
-        ]
-        bar.update(len(batch))
-    bar.close()
-    return captions
+        return [text.strip() for text in processor.batch_decode(tokens, skip_special_tokens=True)]
+
+    return map_in_halving_batches(
+        caption_batch,
+        list(images),
+        batch_size,
+        device.device,
+        desc="captioning",
+        progress=progress,
+        unit="img",
+    )
 
 
 def caption_image(

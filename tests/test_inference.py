@@ -102,3 +102,31 @@ def test_bad_inputs_are_clear(captioner, cfg, tmp_path):
         caption_images(model, processor, [bad], cfg, CPU, progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         caption_images(model, processor, [bad], cfg, CPU, batch_size=0)
+
+
+@pytest.mark.parametrize(
+    "oom",
+    [
+        lambda: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB"),
+        lambda: RuntimeError("MPS backend out of memory (MPS allocated: 7.9 GiB)"),
+    ],
+)
+def test_captioning_halves_its_batch_on_out_of_memory_with_the_same_captions(
+    cfg, captioner, images, oom, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    model, processor = captioner
+    expected = caption_images(model, processor, images, cfg, CPU, batch_size=4, progress=False)
+    assert len(set(expected)) > 1  # the captions depend on the image
+    generate, sizes = model.generate, []
+
+    def limited_generate(pixel_values, **kwargs):
+        sizes.append(pixel_values.shape[0])
+        if pixel_values.shape[0] > 2:
+            raise oom()
+        return generate(pixel_values=pixel_values, **kwargs)
+
+    monkeypatch.setattr(model, "generate", limited_generate)
+    got = caption_images(model, processor, images, cfg, CPU, batch_size=4, progress=False)
+    assert got == expected
+    assert sizes == [4, 2, 2, 2, 1]  # 7 images: one failed batch of 4, then 2 + 2 + 2 + 1
+    assert "captioning: out of cpu memory; continuing with batches of 2." in capsys.readouterr().out
