@@ -34,3 +34,9 @@ def write_json_report(out_dir: Path, stem: str, report: dict[str, Any]) -> Path:
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def without_folder(report: dict[str, Any], folder: Path, name: str = "<workspace>") -> dict:
+    """``report`` with every mention of ``folder`` (a scratch workspace of this machine) written
+    as ``name``, so committed reports carry no local paths."""
+    return json.loads(json.dumps(report).replace(str(Path(folder).resolve()), name))

@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import torch
+from bench_cli import without_folder
 from nbclient import NotebookClient
 
 from helpers.comparison import comparison_view, metric_names
@@ -107,7 +108,7 @@ def main() -> dict:
     history = (workspace / "runs" / "demo" / "history.csv").read_text().splitlines()
     training = json.loads((workspace / "runs" / "demo" / "summary.json").read_text())
     report = {
-        "what": "demo profile, notebooks 01-04; small BLIP trained from random init on SYNTHETIC "
+        "what": "demo profile, notebooks 01-05; small BLIP trained from random init on SYNTHETIC "
         "stand-in data: not a Hephaestus result",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
         f"{torch.get_num_threads()}",
@@ -122,6 +123,7 @@ def main() -> dict:
         "history_csv": history,
         "workspace": "temporary" if args.workspace is None else "given",
     }
+    report = without_folder(report, workspace)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(

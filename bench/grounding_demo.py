@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import torch
-from bench_cli import RESULTS_DIR, write_json_report
+from bench_cli import RESULTS_DIR, without_folder, write_json_report
 
-from helpers.config import PROFILES, load_config
+from helpers.config import PROFILES, load_config, workspace
 from helpers.data import prepare_dataset
 from helpers.device import choose_device
 from helpers.grounding_eval import METHOD, ground_records, grounding_table
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(provenance)
     print(grounding_table({run.stage: run.summary}).to_string())
-    write_json_report(args.out, f"grounding_{cfg.profile}", report)
+    write_json_report(args.out, f"grounding_{cfg.profile}", without_folder(report, workspace()))
     return report
 
 

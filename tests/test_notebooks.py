@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -64,6 +65,10 @@ def printed_text(notebook: nbformat.NotebookNode) -> str:
 
 
 def demo_run_module():
+    """bench/demo_run.py as a module (its folder on sys.path, as when it runs as a script)."""
+    bench = str(NOTEBOOKS.parent / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
     spec = importlib.util.spec_from_file_location(
         "demo_run", NOTEBOOKS.parent / "bench" / "demo_run.py"
     )
