@@ -54,10 +54,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from helpers.annotation_schema import ACTIVITY_TYPES
 from helpers.records import Record
 
 PRESENT, ABSENT, NOT_STATED, CONTRADICTORY = "present", "absent", "not stated", "contradictory"
-ACTIVITY_TYPES = ("Mogi", "Dyke", "Sill", "Spheroid", "Earthquake", "Unidentified")
 DOMAIN_COLUMNS = (
     "deformation_read",
     "deformation_annotated",

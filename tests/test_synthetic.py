@@ -17,7 +17,7 @@ import pytest
 from matplotlib.colors import rgb_to_hsv
 from PIL import Image
 
-from helpers.annotation_schema import typed_fields
+from helpers.annotation_schema import FLAGS, typed_fields
 from helpers.caption_stats import has_typo, targets_missed
 from helpers.domain_facts import check_captions
 from helpers.domain_scores import summarize_facts
@@ -33,16 +33,7 @@ from helpers.synthetic import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FLAG_FIELDS = (
-    "corrupted",
-    "processing_error",
-    "glacier_fringes",
-    "orbital_fringes",
-    "low_coherence",
-    "no_info",
-    "image_artifacts",
-    "is_crowd",
-)
+FLAG_FIELDS = FLAGS  # the schema's 0/1 flags
 
 
 @pytest.fixture(scope="module")
