@@ -44,7 +44,6 @@ from typing import Any
 import numpy as np
 import torch
 from peft import PeftModel
-from tqdm.auto import tqdm
 
 from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice
@@ -55,7 +54,14 @@ from helpers.domain_facts import (
     MentionSpan,
     mention_spans,
 )
-from helpers.inference import ImageInput, _autocast, generation_kwargs, list_images, open_rgb
+from helpers.inference import (
+    ImageInput,
+    autocast_for,
+    generation_kwargs,
+    image_list,
+    pixel_values,
+)
+from helpers.oom import map_in_halving_batches
 
 # phrase kind -> the mention topics whose stated tokens make it up. A named activity type also
 # states deformation (as in the domain check), so it belongs to the deformation phrase too.
@@ -190,41 +196,41 @@ def explain_captions(
     """Caption images (batched, ``cfg``'s decoding) and map every generated token to the image.
 
     One ``generate`` plus one teacher-forced forward pass per batch; the captions are the ones
-    ``caption_images`` gives with the same settings."""
-    if isinstance(images, (str, Path)):
-        images = list_images(Path(images))
-    batch_size = cfg.eval_batch_size if batch_size is None else batch_size
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    ``caption_images`` gives with the same settings (and, like it, a batch that runs out of
+    device memory is retried at half the size)."""
     base = _blip(model)
     special = set(processor.tokenizer.all_special_ids)
     stop_id = base.config.text_config.sep_token_id
     model.to(device.torch_device).eval()
     kwargs = generation_kwargs(cfg)
-    explanations: list[Explanation] = []
-    bar = tqdm(total=len(images), desc="explaining", unit="img", disable=not progress)
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
-        inputs = processor(images=[open_rgb(item) for item in batch], return_tensors="pt")
-        pixel_values = inputs["pixel_values"].to(device.torch_device)
-        with _autocast(device):
-            ids = model.generate(pixel_values=pixel_values, **kwargs)
-            maps, mask = _decoder_attentions(base, pixel_values, ids, stop_id)
+
+    def explain_batch(batch: Sequence[ImageInput]) -> list[Explanation]:
+        pixels = pixel_values(processor, batch, device)
+        with autocast_for(device):
+            ids = model.generate(pixel_values=pixels, **kwargs)
+            maps, mask = _decoder_attentions(base, pixels, ids, stop_id)
         grid = int(round(maps.shape[-1] ** 0.5))
-        for row in range(len(batch)):
-            explanations.append(
-                _explanation(
-                    processor,
-                    ids[row].tolist(),
-                    mask[row].tolist(),
-                    maps[row].reshape(-1, grid, grid).cpu().numpy(),
-                    special,
-                    int(pixel_values.shape[-1]),
-                )
+        return [
+            _explanation(
+                processor,
+                ids[row].tolist(),
+                mask[row].tolist(),
+                maps[row].reshape(-1, grid, grid).cpu().numpy(),
+                special,
+                int(pixels.shape[-1]),
             )
-        bar.update(len(batch))
-    bar.close()
-    return explanations
+            for row in range(len(batch))
+        ]
+
+    return map_in_halving_batches(
+        explain_batch,
+        image_list(images),
+        cfg.eval_batch_size if batch_size is None else batch_size,
+        device.device,
+        desc="explaining",
+        progress=progress,
+        unit="img",
+    )
 
 
 def _explanation(

@@ -65,10 +65,25 @@ def open_rgb(image: ImageInput) -> Image.Image:
         raise ValueError(f"cannot read image {image}: {error}") from error
 
 
-def _autocast(device: DeviceChoice) -> contextlib.AbstractContextManager:
+def autocast_for(device: DeviceChoice) -> contextlib.AbstractContextManager:
     if device.precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.device, dtype=device.dtype)
+
+
+def image_list(images: Sequence[ImageInput] | Path) -> list[ImageInput]:
+    """The images to caption: every image file in a folder, or the given images as a list."""
+    if isinstance(images, (str, Path)):
+        return list_images(Path(images))
+    return list(images)
+
+
+def pixel_values(
+    processor: Any, images: Sequence[ImageInput], device: DeviceChoice
+) -> torch.Tensor:
+    """One batch of images opened, preprocessed and put on ``device``."""
+    inputs = processor(images=[open_rgb(item) for item in images], return_tensors="pt")
+    return inputs["pixel_values"].to(device.torch_device)
 
 
 @torch.no_grad()
@@ -89,25 +104,18 @@ def caption_images(
     memory is retried at half the size (said so; ``helpers.oom.map_in_halving_batches``), with
     the same captions as a run at the smaller size.
     """
-    if isinstance(images, (str, Path)):
-        images = list_images(Path(images))
-    batch_size = cfg.eval_batch_size if batch_size is None else batch_size
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     model.to(device.torch_device).eval()
     kwargs = generation_kwargs(cfg)
 
     def caption_batch(batch: Sequence[ImageInput]) -> list[str]:
-        inputs = processor(images=[open_rgb(item) for item in batch], return_tensors="pt")
-        pixel_values = inputs["pixel_values"].to(device.torch_device)
-        with _autocast(device):
-            tokens = model.generate(pixel_values=pixel_values, **kwargs)
+        with autocast_for(device):
+            tokens = model.generate(pixel_values=pixel_values(processor, batch, device), **kwargs)
         return [text.strip() for text in processor.batch_decode(tokens, skip_special_tokens=True)]
 
     return map_in_halving_batches(
         caption_batch,
-        list(images),
-        batch_size,
+        image_list(images),
+        cfg.eval_batch_size if batch_size is None else batch_size,
         device.device,
         desc="captioning",
         progress=progress,
