@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from helpers.data_card import LONG_CAPTION_WARN_SHARE, caption_token_lengths, length_stats
-from helpers.records import normalize_caption
+from helpers.records import caption_key
 
 REAL_CAPTION_FIGURES: dict[str, float] = {
     "tokens_mean": 54,
@@ -46,14 +46,11 @@ _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 
 def token_lengths(captions: Sequence[str], tokenizer: Any | None = None) -> np.ndarray:
     """Tokens per caption, special tokens included (default: the offline BLIP tokenizer)."""
-    return np.array(caption_token_lengths(captions, tokenizer or offline_tokenizer()), dtype=int)
+    if tokenizer is None:
+        from helpers.modeling import offline_tokenizer  # transformers only when counting
 
-
-def offline_tokenizer() -> Any:
-    """BLIP's uncased WordPiece tokenizer, built offline (no download)."""
-    from helpers.modeling import build_offline_processor
-
-    return build_offline_processor(16).tokenizer
+        tokenizer = offline_tokenizer()
+    return np.array(caption_token_lengths(captions, tokenizer), dtype=int)
 
 
 def repeats_word_trigram(caption: str) -> bool:
@@ -115,7 +112,7 @@ def unique_caption_annotations(annotations: Sequence[Mapping]) -> list[Mapping]:
     seen: set[str] = set()
     kept = []
     for annotation in annotations:
-        key = normalize_caption(annotation["caption"]).casefold()
+        key = caption_key(annotation["caption"])
         if key not in seen:
             seen.add(key)
             kept.append(annotation)
@@ -167,7 +164,6 @@ __all__ = [
     "check_caption_lengths",
     "figures_table",
     "has_typo",
-    "offline_tokenizer",
     "repeats_word_trigram",
     "targets_missed",
     "token_lengths",

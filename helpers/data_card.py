@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 from helpers.config import CaptionConfig
 from helpers.data import PreparedData
 from helpers.files import write_text_atomic
-from helpers.modeling import build_offline_processor
+from helpers.modeling import offline_tokenizer
 from helpers.splits import split_table
 
 LONG_CAPTION_WARN_SHARE = 0.01  # warn when more captions than this would be cut in training
@@ -59,7 +59,7 @@ def build_data_card(
     needs no download and counts exactly as BLIP-large's does.
     """
     if tokenizer is None:
-        tokenizer = build_offline_processor(cfg.image_size).tokenizer
+        tokenizer = offline_tokenizer()
     records = list(data.records_by_id.values())
     captions = [record.caption for record in records]
     tokens = caption_token_lengths(captions, tokenizer)

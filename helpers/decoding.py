@@ -32,7 +32,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-from pycocoevalcap.cider.cider import Cider
 from tqdm.auto import tqdm
 
 from helpers.config import CaptionConfig
@@ -41,7 +40,7 @@ from helpers.domain_facts import check_captions
 from helpers.domain_scores import summarize_facts
 from helpers.files import write_text_atomic
 from helpers.inference import caption_images
-from helpers.metrics import tokenize
+from helpers.metrics import cider_d
 from helpers.records import Record
 
 DECODING_FILE = "decoding.json"
@@ -109,13 +108,6 @@ def decoding_grid(cfg: CaptionConfig) -> list[Decoding]:
     if not grid:
         raise ValueError("decoding_grid is empty: give at least one setting")
     return grid
-
-
-def cider_d(references: Sequence[str], candidates: Sequence[str]) -> float:
-    """Corpus CIDEr-D (pycocoevalcap) of one candidate per reference, tokenised like metrics."""
-    gts = {i: [tokenize(ref)] for i, ref in enumerate(references)}
-    res = {i: [tokenize(cand)] for i, cand in enumerate(candidates)}
-    return float(Cider().compute_score(gts, res)[0])
 
 
 def domain_score(captions: Sequence[str], records: Sequence[Record]) -> float:
@@ -258,7 +250,6 @@ __all__ = [
     "DecodingChoice",
     "apply_saved_decoding",
     "best_row",
-    "cider_d",
     "decoding_grid",
     "domain_score",
     "load_decoding",

@@ -176,11 +176,22 @@ def java_available() -> bool:
     return shutil.which("java") is not None
 
 
-def coco_scores(references: References, candidates: Sequence[str]) -> CocoScores:
-    """BLEU-1..4, METEOR (when Java exists), ROUGE-L and CIDEr-D, per sample and for the corpus."""
+def _coco_inputs(references: References, candidates: Sequence[str]) -> tuple[dict, dict]:
+    """pycocoevalcap's (gts, res): tokenised references and candidates by sample index."""
     groups = _check_inputs(references, candidates)
     gts = {i: [tokenize(ref) for ref in group] for i, group in enumerate(groups)}
     res = {i: [tokenize(cand)] for i, cand in enumerate(candidates)}
+    return gts, res
+
+
+def cider_d(references: References, candidates: Sequence[str]) -> float:
+    """Corpus CIDEr-D alone (what ``coco_scores`` reports as ``cider``), without the others."""
+    return float(Cider().compute_score(*_coco_inputs(references, candidates))[0])
+
+
+def coco_scores(references: References, candidates: Sequence[str]) -> CocoScores:
+    """BLEU-1..4, METEOR (when Java exists), ROUGE-L and CIDEr-D, per sample and for the corpus."""
+    gts, res = _coco_inputs(references, candidates)
     table = pd.DataFrame(index=range(len(candidates)), columns=list(COCO_COLUMNS), dtype=float)
     corpus: dict[str, float | None] = {}
     notes: list[str] = []
@@ -304,6 +315,7 @@ __all__ = [
     "ScorerInfo",
     "bertscore_choice",
     "bleu_statistics",
+    "cider_d",
     "coco_scores",
     "corpus_bleu",
     "evaluate_captions",

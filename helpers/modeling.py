@@ -189,6 +189,12 @@ def build_offline_processor(image_size: int) -> BlipProcessor:
     return BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
+def offline_tokenizer() -> BertTokenizerFast:
+    """BLIP's uncased WordPiece tokenizer, built offline: it counts tokens exactly as
+    BLIP-large's does (the same vocabulary), without a download."""
+    return build_offline_processor(16).tokenizer  # the image size does not matter here
+
+
 def stand_in_config(name: str, image_size: int) -> BlipConfig:
     """The ``BlipConfig`` of a stand-in; token ids match ``build_offline_processor``."""
     if name not in STAND_INS:

@@ -255,6 +255,11 @@ def image_problem(path: Path) -> tuple[str, ...] | None:
     return None
 
 
+def caption_key(caption: str) -> str:
+    """What makes two captions the same for ``unique_captions``: case and spacing ignored."""
+    return normalize_caption(caption).casefold()
+
+
 def unique_captions(records: Iterable[Record]) -> list[Record]:
     """Keep the first record (by id) of each distinct caption.
 
@@ -264,7 +269,7 @@ def unique_captions(records: Iterable[Record]) -> list[Record]:
     seen: set[str] = set()
     kept = []
     for record in sorted(records, key=lambda r: id_sort_key(r.unique_id)):
-        key = normalize_caption(record.caption).casefold()
+        key = caption_key(record.caption)
         if key not in seen:
             seen.add(key)
             kept.append(record)
