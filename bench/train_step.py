@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> dict:
     if len(lengths) > 1:
         stem += f"_{'-'.join(map(str, lengths))}tokens"
     write_json_report(args.out, stem, report)
-    (args.out / f"{stem}.md").write_text(f"{report['device']}\n\n{table}\n")
+    (args.out / f"{stem}.md").write_text(f"{report['note']}\n\n{report['device']}\n\n{table}\n")
     return report
 
 
