@@ -53,6 +53,7 @@ class MicroBatchStep:
     max_grad_norm: float
     memory_advice: Callable[[], str] = lambda: ""  # what to change when batch 1 does not fit
     nan_advice: str = ""  # what was kept and what to try when the loss is not finite
+    last_grad_norm: float = math.nan  # the gradient norm of the last step, before clipping
 
     @property
     def accumulation_steps(self) -> int:
@@ -79,7 +80,8 @@ class MicroBatchStep:
             else:
                 break
             self._shrink(optimizer, failed_at)
-        self.accelerator.clip_grad_norm_(model.parameters(), self.max_grad_norm)
+        norm = self.accelerator.clip_grad_norm_(model.parameters(), self.max_grad_norm)
+        self.last_grad_norm = math.nan if norm is None else float(norm)
         optimizer.step()
         if not self.accelerator.optimizer_step_was_skipped:
             scheduler.step()

@@ -63,7 +63,15 @@ HISTORY_COLUMNS = (
 )
 HISTORY_TEXT_COLUMNS = ("device", "precision")
 # what a run writes into its run_dir (besides the checkpoint): what a restart deletes
-RUN_OUTPUTS = ("best", "final", "history.csv", "summary.json", "config.json")
+RUN_OUTPUTS = (
+    "best",
+    "final",
+    "history.csv",
+    "summary.json",
+    "config.json",
+    "logs",  # the trackers' curves (helpers.tracking)
+    "evaluation",  # what notebooks 04/05 recorded about the run (helpers.evaluation_record)
+)
 
 
 @dataclass

@@ -94,6 +94,10 @@ class CaptionConfig:
     # reuse a frozen image encoder's features after epoch 1 (helpers.feature_cache): needs
     # freeze_vision_encoder=True or LoRA (its default targets leave the encoder frozen)
     cache_image_features: bool = False
+    # live curves through Accelerate's trackers (helpers.tracking): None, "tensorboard", or any
+    # tracker Accelerate supports ("wandb", "mlflow", "all"...); files go to <run_dir>/logs
+    log_with: str | None = None
+    log_every_steps: int = 10  # training loss, learning rate, gradient norm every N updates
 
     # LoRA (seed 001's recipe: 614,400 trainable parameters on BLIP-large)
     lora_r: int = 8
@@ -228,6 +232,7 @@ _PROFILE_FIELDS: dict[str, dict[str, Any]] = {
         "max_test_samples": 8,
         "num_beams": 1,
         "max_new_tokens": 12,  # a random tiny model writes noise: short is enough, and fast
+        "log_every_steps": 2,
         "decoding_grid": DEFAULT_DECODING_GRID[:2],
         "decoding_val_samples": 8,
     },

@@ -59,6 +59,8 @@ SAFE_FIELDS = (
 )
 OTHER_FIELDS = (
     "profile",
+    "log_with",
+    "log_every_steps",
     "data_dir",
     "output_dir",
     "run_dir",

@@ -4,6 +4,8 @@
     uv run accelerate launch -m helpers.train --profile full --lora --epochs 3
     uv run accelerate launch -m helpers.train --profile full --lora --cache-image-features
     uv run accelerate launch --multi_gpu --num_processes 2 -m helpers.train --profile demo
+    uv run python -m helpers.train --profile demo --log-with tensorboard   # then, elsewhere:
+    uv run tensorboard --logdir runs
 
 The profile (``--profile``, else ``$CAPTION_PROFILE``, else ``full``) sets everything; the flags
 override single settings. ``--lora`` uses ``helpers.modeling.lora_config``, like notebook 05: the
@@ -44,6 +46,8 @@ OVERRIDES = {
     "--seed": ("seed", int),
     "--data-dir": ("data_dir", Path),
     "--run-dir": ("run_dir", Path),
+    "--log-with": ("log_with", str),
+    "--log-every-steps": ("log_every_steps", int),
 }
 
 

@@ -18,6 +18,9 @@ What a run leaves in ``run_dir``::
                    record of its run (helpers.resume)
     best/          export of the epoch with the lowest validation loss
     final/         what to use afterwards: the best epoch again, once training has ended
+    README.md      in best/ and final/ (and their adapter/ with LoRA): the model card
+                   (helpers.model_card)
+    logs/          with cfg.log_with: the live curves (helpers.tracking), e.g. for TensorBoard
 
 Rerunning ``train`` with the same ``run_dir`` resumes from ``last/`` and gives the same weights and
 losses as a run that never stopped. It resumes only the same run (same model, LoRA or not, data
@@ -68,6 +71,7 @@ from helpers.feature_cache import cache_image_features
 from helpers.files import write_text_atomic
 from helpers.memory import estimate_training_memory
 from helpers.memory_advice import fit_report, free_memory_bytes
+from helpers.model_card import card_facts, write_export_cards
 from helpers.modeling import (
     count_parameters,
     describe_model,
@@ -75,6 +79,7 @@ from helpers.modeling import (
     freeze_vision_encoder,
 )
 from helpers.resume import ResumeCheck, ResumeRefused, check_resume, refusal_message, run_record
+from helpers.tracking import CurveLogger, start_trackers
 
 
 @dataclass
@@ -248,61 +253,74 @@ def train(
             )
         resumed_from = state.epochs_done
         step = _micro_batch_step(cfg, accelerator, choice, raw_model, state)
+        # a new run logs from step 0 (the loss before training), a resumed one after its updates
+        first_step = resumed_from * updates_per_epoch + (1 if resumed_from else 0)
+        curves = CurveLogger(start_trackers(cfg.log_with, run_dir, first_step), cfg.log_every_steps)
+        if not resumed_from:
+            curves.log({"val/loss": state.initial_val_loss}, step=0)
 
-        for epoch in range(state.epochs_done, cfg.epochs):
-            if state.stopped_early:
-                break
-            advice = step.nan_advice = _nan_advice(cfg, state, run_dir)
-            reset_peak_memory(choice.device)
-            start = time.perf_counter()
-            train_loss = _train_one_epoch(
-                cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, step
-            )
-            state.micro_batch_size = step.micro_batch_size
-            state.samples_per_step = step.samples_per_step
-            seconds = time.perf_counter() - start
-            val_loss = evaluate(accelerator, model, val_loader, desc=f"epoch {epoch + 1} val")
-            if not math.isfinite(val_loss):
-                raise NonFiniteLossError(
-                    f"The validation loss became {val_loss} at epoch {epoch + 1}; {advice}"
+        try:
+            for epoch in range(state.epochs_done, cfg.epochs):
+                if state.stopped_early:
+                    break
+                advice = step.nan_advice = _nan_advice(cfg, state, run_dir)
+                reset_peak_memory(choice.device)
+                start = time.perf_counter()
+                train_loss = _train_one_epoch(
+                    cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, step, curves
                 )
-            state.history.append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": train_loss,
-                    "val_loss": val_loss,
-                    "learning_rate": scheduler.get_last_lr()[0],
-                    "seconds": round(seconds, 3),
-                    "samples_per_second": round(len(train_dataset) / seconds, 3),
-                    "peak_memory_mb": round(peak_memory_mb(choice.device), 1),
-                    "device": accelerator.device.type,
-                    "precision": choice.precision,
-                    "batch_size": step.micro_batch_size,
-                    "accumulation_steps": step.accumulation_steps,
-                }
-            )
-            state.epochs_done = epoch + 1
-            _track_best(cfg, accelerator, raw_model, processor, state, val_loss, run_dir)
-            if accelerator.is_main_process:
-                write_history(run_dir / "history.csv", state.history)
-            save_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler, state, run)
-            accelerator.print(
-                f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, val loss "
-                f"{val_loss:.4f}, {seconds:.1f} s"
-                + (" (best so far)" if state.best_epoch == epoch + 1 else "")
-            )
-            if state.stopped_early:
+                state.micro_batch_size = step.micro_batch_size
+                state.samples_per_step = step.samples_per_step
+                seconds = time.perf_counter() - start
+                val_loss = evaluate(accelerator, model, val_loader, desc=f"epoch {epoch + 1} val")
+                if not math.isfinite(val_loss):
+                    raise NonFiniteLossError(
+                        f"The validation loss became {val_loss} at epoch {epoch + 1}; {advice}"
+                    )
+                state.history.append(
+                    {
+                        "epoch": epoch + 1,
+                        "train_loss": train_loss,
+                        "val_loss": val_loss,
+                        "learning_rate": scheduler.get_last_lr()[0],
+                        "seconds": round(seconds, 3),
+                        "samples_per_second": round(len(train_dataset) / seconds, 3),
+                        "peak_memory_mb": round(peak_memory_mb(choice.device), 1),
+                        "device": accelerator.device.type,
+                        "precision": choice.precision,
+                        "batch_size": step.micro_batch_size,
+                        "accumulation_steps": step.accumulation_steps,
+                    }
+                )
+                state.epochs_done = epoch + 1
+                curves.log(
+                    _epoch_curves(state.history[-1]), step=state.epochs_done * updates_per_epoch
+                )
+                _track_best(cfg, accelerator, raw_model, processor, state, run, val_loss, run_dir)
+                if accelerator.is_main_process:
+                    write_history(run_dir / "history.csv", state.history)
+                save_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler, state, run)
                 accelerator.print(
-                    f"Early stopping: no improvement for {state.epochs_without_improvement} epochs "
-                    f"(best: epoch {state.best_epoch}, val loss {state.best_val_loss:.4f})."
+                    f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, val loss "
+                    f"{val_loss:.4f}, {seconds:.1f} s"
+                    + (" (best so far)" if state.best_epoch == epoch + 1 else "")
                 )
+                if state.stopped_early:
+                    accelerator.print(
+                        "Early stopping: no improvement for "
+                        f"{state.epochs_without_improvement} epochs (best: epoch "
+                        f"{state.best_epoch}, val loss {state.best_val_loss:.4f})."
+                    )
+        finally:
+            curves.finish()  # closes the log files, also when training stops with an error
         if feature_cache is not None:
             accelerator.print(feature_cache.summary())
 
     restore_export(raw_model, run_dir / "best")
     if accelerator.is_main_process:
         copy_export(run_dir / "best", run_dir / "final")
-        _write_summary(run_dir, raw_model, accelerator, choice, state)
+        _write_summary(run_dir, raw_model, accelerator, choice, state, updates_per_epoch)
+        write_export_cards(run_dir / "final", card_facts(run_dir))
     accelerator.wait_for_everyone()
     model.eval()
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # undo the mixed-precision wrapper
@@ -326,9 +344,10 @@ def _train_one_epoch(
     loader: DataLoader,
     epoch: int,
     step: MicroBatchStep,
+    curves: CurveLogger,
 ) -> float:
     """One pass over the training data, one optimizer step per batch; returns the mean loss
-    over all processes."""
+    over all processes. ``curves`` gets every update's loss, learning rate and gradient norm."""
     model.train()
     loader.set_epoch(epoch)
     losses = []
@@ -341,7 +360,9 @@ def _train_one_epoch(
     for index, batch in enumerate(bar):
         where = f"epoch {epoch + 1}, training step {index + 1}"
         losses.append(step(model, optimizer, scheduler, batch, where))
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        rate = scheduler.get_last_lr()[0]
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{rate:.2e}")
+        curves.update(epoch * len(loader) + index + 1, losses[-1], rate, step.last_grad_norm)
     return sum(losses) / len(losses)
 
 
@@ -402,21 +423,34 @@ def evaluate(
     return total / count
 
 
+def _epoch_curves(row: dict[str, Any]) -> dict[str, float]:
+    """What the trackers get after each epoch, from its ``history.csv`` row."""
+    return {
+        "val/loss": row["val_loss"],
+        "train/epoch_loss": row["train_loss"],
+        "train/samples_per_second": row["samples_per_second"],
+        "train/peak_memory_mb": row["peak_memory_mb"],
+    }
+
+
 def _track_best(
     cfg: CaptionConfig,
     accelerator: Accelerator,
     model: torch.nn.Module,
     processor: Any,
     state: TrainingState,
+    run: dict[str, Any],
     val_loss: float,
     run_dir: Path,
 ) -> None:
-    """Export ``best/`` when the validation loss improved; update the early-stopping counter."""
+    """Export ``best/`` with its model card when the validation loss improved; update the
+    early-stopping counter."""
     if state.best_val_loss is None or val_loss < state.best_val_loss:
         state.best_val_loss, state.best_epoch = val_loss, state.epochs_done
         state.epochs_without_improvement = 0
         if accelerator.is_main_process:
             export_model(model, processor, run_dir / "best")
+            write_export_cards(run_dir / "best", card_facts(run_dir, run=run, state=state))
         accelerator.wait_for_everyone()
     else:
         state.epochs_without_improvement += 1
@@ -430,6 +464,7 @@ def _write_summary(
     accelerator: Accelerator,
     choice: DeviceChoice,
     state: TrainingState,
+    updates_per_epoch: int,
 ) -> None:
     """``summary.json``: what the run trained, where, and its best epoch (for comparisons)."""
     trainable, total = count_parameters(model)
@@ -439,6 +474,7 @@ def _write_summary(
         "device": accelerator.device.type,
         "precision": choice.precision,
         "epochs_done": state.epochs_done,
+        "optimizer_steps": state.epochs_done * updates_per_epoch,
         "initial_val_loss": state.initial_val_loss,
         "best_epoch": state.best_epoch,
         "best_val_loss": state.best_val_loss,

@@ -1,0 +1,130 @@
+"""share_run with a mocked HfApi: what it uploads, what it refuses, what it says offline."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import httpx2
+import pytest
+from accelerate.state import AcceleratorState, GradientState
+from huggingface_hub import ModelCard
+from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
+
+from helpers.sharing import HubUploadError, StandInRefused, share_run
+from tests.run_fixtures import evaluated_run, tiny_run
+
+REPO = "someone/insar-captioner"
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    """A real-profile LoRA run with its evaluation recorded (see tests.run_fixtures)."""
+    cfg = evaluated_run(tmp_path_factory.mktemp("share"), "full", lora=True)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    return cfg
+
+
+def fake_api() -> mock.MagicMock:
+    api = mock.MagicMock()
+    api.whoami.return_value = {"name": "someone"}
+    api.create_repo.return_value = f"https://example.org/{REPO}"
+    return api
+
+
+def uploaded(api: mock.MagicMock) -> dict[str, object]:
+    """path_in_repo -> what was uploaded (a path or bytes), from the one create_commit call."""
+    (call,) = api.create_commit.call_args_list
+    assert call.args == (REPO,) and call.kwargs["repo_type"] == "model"
+    return {op.path_in_repo: op.path_or_fileobj for op in call.kwargs["operations"]}
+
+
+def test_uploads_model_processor_cards_and_results_to_the_repo(real_run, capsys, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    api = fake_api()
+    url = share_run(real_run.run_dir, REPO, api=api)
+
+    assert url.endswith(REPO)
+    api.create_repo.assert_called_once_with(REPO, private=True, repo_type="model", exist_ok=True)
+    files = uploaded(api)
+    final = real_run.run_dir / "final"
+    model_files = {p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file()}
+    assert model_files <= set(files)  # weights, processor, adapters (and their cards, rewritten)
+    assert {"model.safetensors", "config.json", "adapter/adapter_model.safetensors"} <= set(files)
+    assert {"evaluation/metrics_fine_tuned.json", "evaluation/comparison.csv"} <= set(files)
+    assert {"training/history.csv", "training/summary.json"} <= set(files)
+    assert files["config.json"] == str(final / "config.json")  # the model's, not the run's
+    # the cards name the repository in their loading code
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.eval_results and f'from_pretrained("{REPO}")' in card.text
+    assert f'"{REPO}", subfolder="adapter"' in files["adapter/README.md"].decode()
+    assert "Uploaded" in capsys.readouterr().out
+
+
+def test_public_upload_only_when_asked(real_run, capsys, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    api = fake_api()
+    share_run(real_run.run_dir, REPO, private=False, api=api)
+    assert api.create_repo.call_args.kwargs["private"] is False
+
+
+def test_a_stand_in_is_refused_unless_allowed(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    cfg = tiny_run(tmp_path, "smoke")
+    api = fake_api()
+    with pytest.raises(StandInRefused, match="stand-in run.*allow_stand_in=True"):
+        share_run(cfg.run_dir, REPO, api=api)
+    api.create_repo.assert_not_called()
+    api.create_commit.assert_not_called()
+
+    share_run(cfg.run_dir, REPO, allow_stand_in=True, api=api)
+    card = ModelCard(uploaded(api)["README.md"].decode())
+    assert "stand-in" in card.data.tags
+    assert card.text.lstrip().startswith("# STAND-IN")
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (OfflineModeIsEnabled("offline"), "HF_HUB_OFFLINE is set"),
+        (LocalTokenNotFoundError("no token"), "not logged in.*hf auth login"),
+        (httpx2.ConnectError("name resolution failed"), "Cannot reach the Hugging Face Hub"),
+        (TimeoutError("timed out"), "Cannot reach the Hugging Face Hub"),
+    ],
+)
+def test_offline_or_logged_out_says_which(real_run, monkeypatch, error, message):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    api = fake_api()
+    api.whoami.side_effect = error
+    with pytest.raises(HubUploadError, match=message):
+        share_run(real_run.run_dir, REPO, api=api)
+    api.create_commit.assert_not_called()
+
+
+def test_a_rejected_token_is_named(real_run, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    response = httpx2.Response(401, request=httpx2.Request("GET", "https://example.org"))
+    api = fake_api()
+    api.create_repo.side_effect = HfHubHTTPError("401 Unauthorized", response=response)
+    with pytest.raises(HubUploadError, match=r"refused the request \(401\)"):
+        share_run(real_run.run_dir, REPO, api=api)
+
+
+def test_offline_setting_stops_before_any_request(real_run, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    api = fake_api()
+    with pytest.raises(HubUploadError, match="HF_HUB_OFFLINE is set"):
+        share_run(real_run.run_dir, REPO, api=api)
+    api.whoami.assert_not_called()
+
+
+def test_a_run_without_a_final_model_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds no model"):
+        share_run(tmp_path / "nothing", REPO, api=fake_api())
