@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evaluation_fixtures import fake_scorer, make_record
+from test_training import run_tiny, tiny_config
+
 from helpers.comparison import compare
 from helpers.config import CaptionConfig, load_config
 from helpers.evaluation_record import record_evaluation
 from helpers.results import Results, build_results
-from tests.evaluation_fixtures import fake_scorer, make_record
-from tests.test_training import run_tiny, tiny_config
 
 # a made-up Hub id: the "real-profile" run records it as its base model; nothing is downloaded
 REAL_BASE = "example-org/blip-test-base"

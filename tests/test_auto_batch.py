@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 from safetensors.torch import load_file
 from test_training import TinyCollate, tiny_captions, tiny_config
 
@@ -23,13 +22,6 @@ OOM_ERRORS: dict[str, Callable[[], BaseException]] = {
     "xpu (old extension)": lambda: RuntimeError("XPU out of memory. Tried to allocate 1 GiB"),
     "mps": lambda: RuntimeError("MPS backend out of memory (MPS allocated: 7.9 GiB)"),
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def run(cfg, fits_up_to: int | None = None, error=OOM_ERRORS["cuda"], n_train: int = 16):

@@ -8,7 +8,6 @@ import weakref
 
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 from test_training import IMAGE_SIZE, TinyCollate, losses, run_tiny, tiny_captions, tiny_config
 
 from helpers.feature_cache import cache_image_features
@@ -19,13 +18,6 @@ from helpers.modeling import (
     freeze_vision_encoder,
     vision_encoder,
 )
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def frozen_tiny() -> torch.nn.Module:

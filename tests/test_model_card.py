@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from accelerate.state import AcceleratorState, GradientState
 from huggingface_hub import ModelCard
+from run_fixtures import REAL_BASE, evaluated_run, fake_evaluation, tiny_run
 
 from helpers.evaluation_record import record_evaluation
 from helpers.model_card import (
@@ -16,14 +16,6 @@ from helpers.model_card import (
     markdown_table,
     render_card,
 )
-from tests.run_fixtures import REAL_BASE, evaluated_run, fake_evaluation, tiny_run
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def body_first_line(card: ModelCard) -> str:

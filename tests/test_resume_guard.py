@@ -12,8 +12,7 @@ import nbformat
 import pytest
 import torch
 from accelerate import Accelerator
-from test_training import (  # noqa: F401 (fresh_accelerate_state: an autouse fixture)
-    fresh_accelerate_state,
+from test_training import (
     interrupt_after_checkpoints,
     losses,
     run_tiny,

@@ -9,18 +9,11 @@ import pytest
 from accelerate.state import AcceleratorState, GradientState
 from huggingface_hub import ModelCard
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
+from run_fixtures import evaluated_run, tiny_run
 
 from helpers.sharing import HubUploadError, StandInRefused, share_run
-from tests.run_fixtures import evaluated_run, tiny_run
 
 REPO = "someone/insar-captioner"
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 @pytest.fixture(scope="module")

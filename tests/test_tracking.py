@@ -5,22 +5,14 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from accelerate.state import AcceleratorState, GradientState
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_training import run_tiny, tiny_config
 
 from helpers import tracking
 from helpers.tracking import LOG_FOLDER, RUN_NAME, CurveLogger, start_trackers
-from tests.test_training import run_tiny, tiny_config
 
 # 8 training samples at batch 4: 2 updates per epoch, 6 in 3 epochs
 UPDATES_PER_EPOCH = 2
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def scalars(run_dir, purge: bool = True) -> dict[str, list[tuple[int, float]]]:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -98,14 +97,6 @@ def run_tiny(
     collate = TinyCollate(processor)
     data = tiny_captions(n_train, seed=data_seed), tiny_captions(n_val, seed=data_seed + 1)
     return model, train(cfg, model, processor, *data, collate, resume=resume)
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """Each test builds its own Accelerator from scratch."""
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def losses(history: list[dict]) -> list[tuple[float, float]]:

@@ -1,0 +1,15 @@
+"""Shared test setup."""
+
+from __future__ import annotations
+
+import pytest
+from accelerate.state import AcceleratorState, GradientState
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Each test builds its own Accelerator from scratch: reset Accelerate's shared state after
+    every test."""
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
