@@ -20,6 +20,7 @@ weights of a run started at batch 2 with twice the accumulation (same data order
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -29,6 +30,8 @@ import torch
 from accelerate import Accelerator
 
 from helpers.oom import BatchTooLargeError, free_device_memory, is_out_of_memory
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -113,7 +116,7 @@ class MicroBatchStep:
                 "One sample per step does not fit in the device's memory. " + self.memory_advice()
             )
         self.micro_batch_size = failed_at // 2
-        self.accelerator.print(
+        log.info(
             f"Out of {self.accelerator.device.type} memory at batch {failed_at}: continuing at "
             f"batch {self.micro_batch_size} x {self.accumulation_steps} accumulation steps "
             f"(still {self.samples_per_step} samples per optimizer step, same schedule)."

@@ -11,6 +11,7 @@ meet (``uv run python -m helpers.synthetic --stats`` prints both).
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from collections import Counter
@@ -22,6 +23,8 @@ import numpy as np
 
 from helpers.data_card import LONG_CAPTION_WARN_SHARE, caption_token_lengths, length_stats
 from helpers.records import caption_key
+
+log = logging.getLogger(__name__)
 
 REAL_CAPTION_FIGURES: dict[str, float] = {
     "tokens_mean": 54,
@@ -95,7 +98,7 @@ def check_caption_lengths(
     check = LengthCheck(
         max_tokens, len(lengths), int((lengths > max_tokens).sum()), int(lengths.max(initial=0))
     )
-    print(check)
+    log.info("%s", check)
     if check.share > LONG_CAPTION_WARN_SHARE:
         warnings.warn(
             f"{100 * check.share:.1f}% of the captions are longer than max_caption_tokens="

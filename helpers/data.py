@@ -13,6 +13,7 @@ re-exported here. Batches for a model: ``helpers.batching``.
 
 from __future__ import annotations
 
+import logging
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from helpers.splits import (
     split_table,
 )
 from helpers.synthetic import SYNTHETIC_MARKER, write_synthetic_dataset
+
+log = logging.getLogger(__name__)
 
 DATASET_README = "Hephaestus_dataset/README.md"
 INTEL_DATA_FOLDER = "Finetune_Image_Captioning/Hephaestus_dataset"
@@ -95,7 +98,7 @@ def prepare_dataset(cfg: CaptionConfig, *, progress: bool = True) -> PreparedDat
         generated = True
         layout = find_layout(data_dir)
         assert layout is not None
-    print(f"Data layout: {layout.describe()}")
+    log.info(f"Data layout: {layout.describe()}")
     marked = _synthetic_marker(layout)
     if cfg.profile == "full" and marked is not None:
         raise DatasetError(synthetic_in_real_folder_message(marked))
@@ -114,12 +117,12 @@ def prepare_dataset(cfg: CaptionConfig, *, progress: bool = True) -> PreparedDat
     report.show()
     records = unique_captions(report.records) if cfg.unique_captions else report.records
     if cfg.unique_captions:
-        print(f"Unique captions: kept {len(records)} of {len(report.records)} records.")
+        log.info(f"Unique captions: kept {len(records)} of {len(report.records)} records.")
     split = load_or_make_split(records, cfg, data_dir / "split.json")
     prepared = PreparedData(
         {r.unique_id: r for r in records}, split, report, synthetic, cfg.max_test_samples, layout
     )
-    print(split_table(split, prepared.records_by_id).to_string())
+    log.info(split_table(split, prepared.records_by_id).to_string())
     return prepared
 
 
@@ -190,7 +193,7 @@ def _announce_synthetic(data_dir: Path, generated: bool, count: int) -> None:
     lines = message.splitlines()
     width = max(map(len, lines))
     border = "#" * (width + 6)
-    print("\n".join([border, *(f"## {line:<{width}} ##" for line in lines), border]))
+    log.info("\n".join([border, *(f"## {line:<{width}} ##" for line in lines), border]))
     warnings.warn(message, UserWarning, stacklevel=3)
 
 

@@ -23,6 +23,7 @@ scores; :func:`apply_saved_decoding` reads it back for the test split (notebooks
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -42,6 +43,8 @@ from helpers.files import write_text_atomic
 from helpers.inference import caption_images
 from helpers.metrics import cider_d
 from helpers.records import Record
+
+log = logging.getLogger(__name__)
 
 DECODING_FILE = "decoding.json"
 CRITERION = (
@@ -200,8 +203,8 @@ def tune_decoding(
         model=model_label or cfg.model_name,
     )
     path = save_decoding(choice, Path(run_dir or cfg.run_dir))
-    print(table.round(4).to_string(index=False))
-    print(f"chosen on {len(records)} validation images: {choice.best} (saved to {path})")
+    log.info(table.round(4).to_string(index=False))
+    log.info(f"chosen on {len(records)} validation images: {choice.best} (saved to {path})")
     return choice
 
 
@@ -236,10 +239,10 @@ def apply_saved_decoding(
     except FileNotFoundError as error:
         if not missing_ok:
             raise
-        print(f"{error} Decoding with the fine-tuned defaults: {Decoding.of(cfg)}.")
+        log.info(f"{error} Decoding with the fine-tuned defaults: {Decoding.of(cfg)}.")
         return cfg
     source = f"chosen on the validation split ({folder.name}/{DECODING_FILE})"
-    print(f"decoding {source}: {setting}")
+    log.info(f"decoding {source}: {setting}")
     return setting.apply(cfg, source)
 
 

@@ -3,6 +3,7 @@ the trivial baselines scored by the same code; reading earlier results back."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from helpers.modeling import load_captioner
 from helpers.records import Record
 from helpers.results import Results, build_results, load_results, load_summary, save_results
 from helpers.runs import pick_checkpoint
+
+log = logging.getLogger(__name__)
 
 # corpus metrics shown side by side, with their display names
 HEADLINE_METRICS = {
@@ -114,7 +117,7 @@ def score_baselines(
 
 def _save(results: Results, stage: str) -> None:
     csv_path, json_path = save_results(results, stage)
-    print(f"wrote {csv_path} and {json_path}")
+    log.info(f"wrote {csv_path} and {json_path}")
 
 
 def headline(summary: dict) -> dict[str, float | None]:

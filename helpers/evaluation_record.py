@@ -17,6 +17,7 @@ uploads this folder with the model.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -38,6 +39,8 @@ from helpers.model_card import (
 )
 from helpers.results import Results
 from helpers.tracking import log_once
+
+log = logging.getLogger(__name__)
 
 EXPORTS = ("best", "final")
 
@@ -77,7 +80,7 @@ def record_evaluation(
     }
     # the trackers the run trained with, unless cfg names others
     log_once(cfg.log_with or facts.cfg.log_with, run_dir, scores, step=steps + 1)
-    print(f"Recorded the evaluation in {folder} and updated the model cards.")
+    log.info(f"Recorded the evaluation in {folder} and updated the model cards.")
     return folder
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import zipfile
 from collections import Counter
@@ -43,7 +44,10 @@ from tqdm.auto import tqdm
 
 from helpers import annotation_schema, records, synthetic
 from helpers.files import replaced_together, write_zip_entry
+from helpers.messages import show_messages
 from helpers.records import DatasetError, LoadReport, Record, SkippedItem
+
+log = logging.getLogger(__name__)
 
 INSAR_NAMES = ("{dates}.geo.diff.png", "InSAR.png")  # LiCSAR name first, then the README's
 COHERENCE_NAMES = ("{dates}.geo.cc.png", "Coherence.png")
@@ -65,10 +69,11 @@ class BuildResult:
     report: LoadReport
 
     def show(self, limit: int = 10) -> None:
+        """Report what was kept and skipped, and the files written."""
         total = len(self.report.records) + len(self.report.skipped)
-        print(f"Kept {len(self.report.records)} of {total} annotation files.")
+        log.info(f"Kept {len(self.report.records)} of {total} annotation files.")
         self.report.show(limit)
-        print("Wrote:", *(f"  {path}" for path in self.paths), sep="\n")
+        log.info("\n".join(["Wrote:", *(f"  {path}" for path in self.paths)]))
 
 
 @dataclass(frozen=True)
@@ -317,6 +322,7 @@ def _write_outputs(
 
 
 def main(argv: Sequence[str] | None = None) -> BuildResult:
+    show_messages()
     parser = argparse.ArgumentParser(
         prog="python -m helpers.hephaestus_release",
         description="Build images.zip + annotations.zip from the official Hephaestus release.",

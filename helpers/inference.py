@@ -10,6 +10,7 @@ defaults, the zero-shot baseline's or a choice made on validation (``helpers.dec
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice
 from helpers.oom import map_in_halving_batches
 from helpers.records import IMAGE_SUFFIXES
+
+log = logging.getLogger(__name__)
 
 ImageInput = Image.Image | str | Path
 
@@ -164,7 +167,7 @@ def caption_folder(
         except (OSError, UnidentifiedImageError) as error:
             unreadable.append((path, str(error)))
     for path, reason in unreadable:
-        print(f"skipped {path.name}: {reason}")
+        log.info(f"skipped {path.name}: {reason}")
     captions = caption_images(model, processor, readable, cfg, device) if readable else []
     table = pd.DataFrame({"image": [p.name for p in readable], "caption": captions})
     if out_csv is not None:

@@ -14,6 +14,7 @@ Any other error, including other ``RuntimeError``s, is not a memory error and mu
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -21,6 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from helpers.device import is_available
+
+log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -88,7 +91,7 @@ def map_in_halving_batches(
             if out is None:
                 free_device_memory(device)
                 size //= 2
-                print(f"{desc}: out of {device} memory; continuing with batches of {size}.")
+                log.info(f"{desc}: out of {device} memory; continuing with batches of {size}.")
                 continue
             if len(out) != len(chunk):
                 raise ValueError(f"{desc}: got {len(out)} results for {len(chunk)} items")

@@ -10,6 +10,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,8 @@ from tqdm.auto import tqdm
 
 from helpers.annotation_schema import InvalidRecord, Polygon, typed_fields
 from helpers.data_extract import JUNK_DIRS
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
 
@@ -105,13 +108,13 @@ class LoadReport:
         return dict(Counter(item.reason for item in self.skipped).most_common())
 
     def show(self, limit: int = 10) -> None:
-        """Print the summary plus the first ``limit`` skipped files and warnings."""
-        print(self.summary())
+        """Report the summary plus the first ``limit`` skipped files and warnings."""
+        lines = [self.summary()]
         for title, items in (("Skipped", self.skipped), ("Warnings", self.warnings)):
             if items:
-                print(f"{title} (first {min(limit, len(items))} of {len(items)}):")
-                for item in items[:limit]:
-                    print(f"  {item}")
+                lines.append(f"{title} (first {min(limit, len(items))} of {len(items)}):")
+                lines += [f"  {item}" for item in items[:limit]]
+        log.info("\n".join(lines))
 
 
 def id_sort_key(unique_id: str) -> tuple[int, int, str]:

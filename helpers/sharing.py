@@ -18,6 +18,7 @@ InSAR captioners and are not.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from helpers.model_card import (
     export_architecture,
     render_card,
 )
+
+log = logging.getLogger(__name__)
 
 EXPORT = "final"
 TRAINING_FILES = ("history.csv", "summary.json")
@@ -89,7 +92,7 @@ def share_run(
     except Exception as error:  # turned into a message that says what to do
         raise HubUploadError(upload_failure(error)) from error
     name = user.get("name", "?") if isinstance(user, dict) else "?"
-    print(f"Uploaded {len(operations)} files to {repo_id} as {name} (private={private}).")
+    log.info(f"Uploaded {len(operations)} files to {repo_id} as {name} (private={private}).")
     return str(url)
 
 

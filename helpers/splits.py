@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 from collections import defaultdict
 from collections.abc import Iterable
@@ -24,6 +25,8 @@ import pandas as pd
 from helpers.config import CaptionConfig
 from helpers.files import write_text_atomic
 from helpers.records import DatasetError, Record, id_sort_key
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -239,13 +242,13 @@ def load_or_make_split(records: list[Record], cfg: CaptionConfig, path: Path) ->
         try:
             split, saved_params = load_split(path)
         except DatasetError as err:
-            print(f"{err}; making a new split.")
+            log.info(f"{err}; making a new split.")
         else:
             if saved_params == params and split.fingerprint() == fingerprint:
-                print(f"Reusing the split saved in {path}.")
+                log.info(f"Reusing the split saved in {path}.")
                 return split
-            print(f"The split in {path} was made from other records or settings; replacing it.")
+            log.info(f"The split in {path} was made from other records or settings; replacing it.")
     split = make_split(records, cfg)
     save_split(split, path, params)
-    print(f"Saved a new split to {path}.")
+    log.info(f"Saved a new split to {path}.")
     return split

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
+import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,8 +31,11 @@ from pathlib import Path
 from helpers.batching import CaptionCollator, CaptionDataset
 from helpers.config import PROFILES, CaptionConfig, load_config
 from helpers.data import prepare_dataset
+from helpers.messages import show_messages
 from helpers.modeling import apply_lora, decoder_start_token_id, load_captioner, lora_config
 from helpers.training import TrainResult, make_accelerator, train
+
+log = logging.getLogger(__name__)
 
 # flag -> config field, for the plain overrides
 OVERRIDES = {
@@ -92,25 +95,27 @@ def config_from_args(args: argparse.Namespace) -> CaptionConfig:
 
 
 @contextlib.contextmanager
-def quiet_unless(speak: bool) -> Iterator[None]:
-    """Silence prints and warnings inside the block unless ``speak`` (the main process)."""
-    if speak:
+def warnings_only_from(main_process: bool) -> Iterator[None]:
+    """Silence warnings inside the block in processes other than the main one (their messages
+    are already silenced by ``helpers.messages``)."""
+    if main_process:
         yield
         return
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
 
 
 def main(argv: Sequence[str] | None = None) -> TrainResult:
+    show_messages()
     args = parse_args(argv)
     cfg = config_from_args(args)
     accelerator, _ = make_accelerator(cfg)
     # one process unzips, downloads and reports; the others reuse its work quietly
-    with accelerator.main_process_first(), quiet_unless(accelerator.is_main_process):
+    with accelerator.main_process_first(), warnings_only_from(accelerator.is_main_process):
         data = prepare_dataset(cfg, progress=accelerator.is_main_process)
         captioner = load_captioner(cfg)
-    accelerator.print(f"Model: {captioner.source}")
+    log.info(f"Model: {captioner.source}")
     model = apply_lora(captioner.model, cfg) if args.lora else captioner.model
     result = train(
         cfg,
@@ -124,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> TrainResult:
         run_dir=cfg.run_dir,
         resume=not args.restart,
     )
-    accelerator.print(
+    log.info(
         f"Best epoch {result.best_epoch} (val loss {result.best_val_loss:.4f}); "
         f"model for inference: {result.final_dir}; history: {result.history_path}"
     )

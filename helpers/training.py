@@ -36,6 +36,7 @@ adapters, still unmerged; ``final/`` holds the merged model).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -80,6 +81,8 @@ from helpers.modeling import (
 )
 from helpers.resume import ResumeCheck, ResumeRefused, check_resume, refusal_message, run_record
 from helpers.tracking import CurveLogger, start_trackers
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -199,7 +202,7 @@ def train(
     if cfg.epochs < 1:
         raise ValueError(f"train(): epochs={cfg.epochs}; it needs at least 1.")
     accelerator, choice = make_accelerator(cfg)
-    accelerator.print(f"{choice.summary()}; processes: {accelerator.num_processes}")
+    log.info(f"{choice.summary()}; processes: {accelerator.num_processes}")
     run = run_record(cfg, model, train_dataset, val_dataset)
     check = _check_checkpoint(accelerator, run_dir, run, resume)
     set_seed(cfg.seed)
@@ -207,7 +210,7 @@ def train(
         freeze_vision_encoder(model)
     if cfg.gradient_checkpointing:
         enable_gradient_checkpointing(model)
-    accelerator.print(describe_model(model))
+    log.info(describe_model(model))
 
     train_loader = DataLoader(  # one optimizer step's samples per batch (see helpers.auto_batch)
         train_dataset,
@@ -241,13 +244,13 @@ def train(
         state = load_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler)
         if state is None:
             initial = evaluate(accelerator, model, val_loader, desc="val before training")
-            accelerator.print(f"validation loss before training: {initial:.4f}")
+            log.info(f"validation loss before training: {initial:.4f}")
             state = TrainingState(model_name=cfg.model_name, initial_val_loss=initial)
             if accelerator.is_main_process:
                 run_dir.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
         else:
-            accelerator.print(
+            log.info(
                 f"Resuming from {run_dir / 'last'}: {state.epochs_done} of {cfg.epochs} epochs "
                 "done." + _changes_note(check, state, optimizer, scheduler, updates_per_epoch)
             )
@@ -300,13 +303,13 @@ def train(
                 if accelerator.is_main_process:
                     write_history(run_dir / "history.csv", state.history)
                 save_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler, state, run)
-                accelerator.print(
+                log.info(
                     f"epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, val loss "
                     f"{val_loss:.4f}, {seconds:.1f} s"
                     + (" (best so far)" if state.best_epoch == epoch + 1 else "")
                 )
                 if state.stopped_early:
-                    accelerator.print(
+                    log.info(
                         "Early stopping: no improvement for "
                         f"{state.epochs_without_improvement} epochs (best: epoch "
                         f"{state.best_epoch}, val loss {state.best_val_loss:.4f})."
@@ -314,7 +317,7 @@ def train(
         finally:
             curves.finish()  # closes the log files, also when training stops with an error
         if feature_cache is not None:
-            accelerator.print(feature_cache.summary())
+            log.info(feature_cache.summary())
 
     restore_export(raw_model, run_dir / "best")
     if accelerator.is_main_process:
@@ -380,11 +383,11 @@ def _micro_batch_step(
     if auto is None:
         auto = choice.device != "cpu"
     if auto and accelerator.num_processes > 1:
-        accelerator.print("auto_batch_size is off under several processes (DDP).")
+        log.info("auto_batch_size is off under several processes (DDP).")
         auto = False
     micro = state.micro_batch_size or cfg.batch_size
     if micro != cfg.batch_size:
-        accelerator.print(
+        log.info(
             f"Keeping the batch this run settled on earlier: {micro} per micro-batch "
             f"(batch_size={cfg.batch_size} did not fit)."
         )
@@ -494,7 +497,7 @@ def _check_checkpoint(
         if accelerator.is_main_process:
             removed = clear_run(run_dir)
             if removed:
-                accelerator.print(f"Starting over in {run_dir}: deleted {', '.join(removed)}.")
+                log.info(f"Starting over in {run_dir}: deleted {', '.join(removed)}.")
         accelerator.wait_for_everyone()
     folder = find_checkpoint(run_dir)
     if folder is None:

@@ -5,6 +5,15 @@ from __future__ import annotations
 import pytest
 from accelerate.state import AcceleratorState, GradientState
 
+from helpers.messages import show_messages
+
+
+@pytest.fixture(autouse=True, scope="session")
+def messages_on_stdout():
+    """helpers' messages on standard output, as notebooks and the command line show them, so
+    tests read them with ``capsys``."""
+    show_messages()
+
 
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():

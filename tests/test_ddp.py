@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file
 
 from helpers.checkpointing import read_history
+from helpers.messages import show_messages
 from helpers.modeling import build_offline_processor, build_stand_in
 from helpers.training import train
 
@@ -83,4 +84,5 @@ def test_two_process_run_matches_one_process_run(tmp_path):
 
 
 if __name__ == "__main__":
+    show_messages()  # as the command line does: process 0 speaks, process 1 stays quiet
     run(Path(sys.argv[1]), batch_size=int(sys.argv[2]))

@@ -331,15 +331,13 @@ def test_cli_reports_the_data_from_the_main_process_only(tmp_path, monkeypatch, 
         def main_process_first(self):
             return contextlib.nullcontext()
 
-        def print(self, *args) -> None:
-            pass
-
     args = ["--profile", "smoke", "--device", "cpu", "--epochs", "1"]
     args += ["--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")]
     with pytest.warns(UserWarning, match="SYNTHETIC"):
         cli.main(args)  # the main process: writes the synthetic set and says so
     assert "SYNTHETIC STAND-IN DATA" in capsys.readouterr().out
     monkeypatch.setattr(cli, "make_accelerator", lambda cfg: (OtherProcess(), None))
+    monkeypatch.setenv("RANK", "1")  # what accelerate launch sets in the second process
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*SYNTHETIC")  # the banner's warning fails
         cli.main([*args, "--run-dir", str(tmp_path / "run2")])
