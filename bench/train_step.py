@@ -7,9 +7,9 @@
 
 
 Rows: the baseline (the seeds' recipe: fp32, eager attention, full fine-tune with AdamW) and the
-levers alone and combined: SDPA attention (helpers.attention), bf16 autocast, gradient
+levers alone and combined: SDPA attention (helpers.model.attention), bf16 autocast, gradient
 checkpointing, a frozen vision encoder, LoRA, and reusing the frozen encoder's image features
-(helpers.feature_cache; the untimed warm-up step fills the cache, so "cache" rows time the steps
+(helpers.model.feature_cache; the untimed warm-up step fills the cache, so "cache" rows time the steps
 of epochs 2 and later, and report the filling step as ``first_step_s``). Every row trains a
 freshly built model (random weights, same seed) on the same synthetic batch for the same number
 of steps, so rows that differ only by exact levers (sdpa, ckpt, cache) must end at the same loss
@@ -42,9 +42,10 @@ from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from PIL import Image
 
 from helpers.config import CaptionConfig
+from helpers.data.synthetic import generate_samples
 from helpers.device import DeviceChoice, choose_device, cpu_supports_bf16, peak_memory_mb
-from helpers.feature_cache import cache_image_features
-from helpers.modeling import (
+from helpers.model.feature_cache import cache_image_features
+from helpers.model.loading import (
     apply_lora,
     build_offline_processor,
     count_parameters,
@@ -53,8 +54,7 @@ from helpers.modeling import (
     load_captioner,
     vision_encoder,
 )
-from helpers.synthetic import generate_samples
-from helpers.training import parameter_groups
+from helpers.training.loop import parameter_groups
 
 # row name -> levers; "sdpa", "bf16", "ckpt" (gradient checkpointing), "frozen", "lora",
 # "cache" (reuse the frozen encoder's image features)

@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers.data import PreparedData, Record, Split
-from helpers.explore import records_table, sample_image_folder
-from helpers.plots import plot_dataset_overview, plot_image_grid
+from helpers.data.prepare import PreparedData, Record, Split
+from helpers.viz.figures import plot_dataset_overview, plot_image_grid
+from helpers.viz.tour import records_table, sample_image_folder
 
 
 def _data(tmp_path: Path) -> PreparedData:

@@ -23,8 +23,8 @@ from transformers import (
 
 from helpers.config import load_config
 from helpers.device import DeviceChoice
-from helpers.inference import caption_images
-from helpers.modeling import (
+from helpers.eval.inference import caption_images
+from helpers.model.loading import (
     ModelUnavailableError,
     apply_lora,
     build_offline_processor,
@@ -291,8 +291,8 @@ UNREACHABLE_HUB = """
 import time
 from helpers.config import load_config
 from helpers.device import DeviceChoice
-from helpers.inference import caption_images
-from helpers.modeling import ModelUnavailableError, load_captioner
+from helpers.eval.inference import caption_images
+from helpers.model.loading import ModelUnavailableError, load_captioner
 start = time.perf_counter()
 try:
     load_captioner(load_config("full"))

@@ -18,8 +18,8 @@ from nbclient import NotebookClient
 from PIL import Image
 
 from helpers.config import load_config
-from helpers.data import prepare_dataset
-from helpers.results import RESULT_COLUMNS
+from helpers.data.prepare import prepare_dataset
+from helpers.eval.results import RESULT_COLUMNS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 ORDER = [

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from helpers import plots
+from helpers.viz import figures as plots
 
 PROVENANCE = "profile=smoke | model=random:tiny | SYNTHETIC stand-in data: not a Hephaestus result"
 

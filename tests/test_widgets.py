@@ -7,8 +7,8 @@ from PIL import Image
 
 from helpers.config import load_config
 from helpers.device import DeviceChoice
-from helpers.modeling import build_offline_processor, build_stand_in
-from helpers.widgets import caption_upload_widget, caption_uploads
+from helpers.model.loading import build_offline_processor, build_stand_in
+from helpers.viz.widgets import caption_upload_widget, caption_uploads
 
 CPU = DeviceChoice("cpu", "fp32", "test", "test")
 

@@ -1,0 +1,6 @@
+"""``python -m helpers.training`` (or ``accelerate launch -m helpers.training``): see
+``helpers.training.cli``."""
+
+from helpers.training.cli import main
+
+main()
