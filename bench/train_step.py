@@ -132,7 +132,7 @@ def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
     torch.manual_seed(cfg.seed)  # LoRA dropout draws the same masks in every LoRA row
     seconds, losses = [], []
     encoder_seconds = time_forward_calls(vision_encoder(model))
-    with cache_image_features(model) if "cache" in levers else nullcontext():
+    with cache_image_features(model) if "cache" in levers else nullcontext() as cache:
         for _ in range(args.warmup + args.steps):
             start = time.perf_counter()
             with torch.autocast(device.device, dtype=torch.bfloat16, enabled="bf16" in levers):
@@ -145,6 +145,12 @@ def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
             _sync(device)
             seconds.append(time.perf_counter() - start)
     step_s = statistics.median(seconds[args.warmup :])
+    # a cache row says how often the encoder ran on an image and how often features were reused
+    reuse = (
+        {}
+        if cache is None
+        else {"images_encoded": cache.images_encoded, "images_reused": cache.images_reused}
+    )
     return {
         "samples_per_s": args.batch_size / step_s,
         "step_s": step_s,
@@ -155,6 +161,7 @@ def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
         "trainable_parameters": count_parameters(model)[0],
         "device": device.summary(),
         "torch_threads": torch.get_num_threads(),
+        **reuse,
     }
 
 

@@ -15,6 +15,7 @@ from helpers.config import load_config
 from helpers.device import DeviceChoice
 from helpers.eval import metrics
 from helpers.eval.baselines import image_embeddings, majority_caption, nearest_neighbours
+from helpers.eval.results import load_results
 from helpers.eval.scoring import score_baselines
 from helpers.model.loading import load_captioner
 
@@ -167,7 +168,9 @@ def test_score_baselines_writes_both_stages_scored_like_a_model(fixture_set, tin
         assert summary["stage"] == f"baseline_{name}" and summary["baseline"] == name
         assert summary["image_ids"] == ["100", "101", "102"]
         assert summary["intervals"]["bertscore_f1"]["value"] == 0.5
-        assert (tmp_path / f"results_baseline_{name}.csv").is_file()
+        table = load_results(tmp_path / f"results_baseline_{name}.csv")
+        assert list(table["image_id"]) == ["100", "101", "102"]
+        assert list(table["generated"]) == results.table["generated"].tolist()
         assert results.summary["stand_in"]
     assert "fine-tuned image encoder" in nearest.summary["model_name"]
     assert majority.summary["diversity"]["distinct_captions"] == 1

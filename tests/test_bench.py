@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from helpers.config import load_config
+from helpers.data import prepare_dataset
+
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = ["baseline", "sdpa", "ckpt", "bf16", "lora+bf16+ckpt+sdpa", "lora", "lora+cache"]
 
@@ -24,10 +29,14 @@ def test_train_step_quick_mode(tmp_path):
     assert (report["model"], report["image_size"], report["timed_steps"]) == ("random:tiny", 32, 2)
     rows = report["rows"]
     assert list(rows) == ROWS
+    base = rows["baseline"]
     for name, row in rows.items():
         assert "error" not in row, row
-        for key in ("samples_per_s", "peak_memory_mb", "final_loss", "speedup", "memory_ratio"):
-            assert math.isfinite(row[key]) and row[key] > 0, (name, key, row[key])
+        assert math.isfinite(row["final_loss"]) and row["peak_memory_mb"] > 0, (name, row)
+        assert math.isclose(row["samples_per_s"], report["batch_size"] / row["step_s"]), name
+        assert math.isclose(row["speedup"], row["samples_per_s"] / base["samples_per_s"]), name
+        ratio = row["peak_memory_mb"] / base["peak_memory_mb"]
+        assert math.isclose(row["memory_ratio"], ratio), name
     # same model, same batch, same steps: the exact levers end at the loss of the row without
     # them ...
     for name in ("baseline", "sdpa", "ckpt"):
@@ -36,9 +45,15 @@ def test_train_step_quick_mode(tmp_path):
         "lora",
         True,
     )
-    assert rows["lora+cache"]["first_step_s"] > 0
-    # timed steps of a cache row look features up instead of running the encoder
-    assert 0 < rows["lora+cache"]["encoder_forward_s"] < rows["lora"]["encoder_forward_s"]
+    # the untimed warm-up step runs the encoder on each image of the batch; every later step,
+    # the timed ones, reuses its features instead
+    steps = report["warmup_steps"] + report["timed_steps"]
+    cached = rows["lora+cache"]
+    assert (cached["images_encoded"], cached["images_reused"]) == (
+        report["batch_size"],
+        report["batch_size"] * (steps - 1),
+    )
+    assert "images_encoded" not in rows["lora"]  # no cache, nothing counted
     # ... LoRA trains other parameters, so its loss differs; bf16+LoRA has no reference row
     assert not math.isclose(rows["lora"]["final_loss"], rows["baseline"]["final_loss"])
     assert "loss_matches" not in rows["lora+bf16+ckpt+sdpa"]
@@ -48,7 +63,8 @@ def test_train_step_quick_mode(tmp_path):
     )
     captioning = report["captioning"]
     assert captioning["same_captions"] is True
-    assert math.isfinite(captioning["speedup"]) and captioning["speedup"] > 0
+    ratio = captioning["batched_images_per_s"] / captioning["one_at_a_time_images_per_s"]
+    assert math.isclose(captioning["speedup"], ratio)
     table = (tmp_path / "train_step_random-tiny_32px.md").read_text()
     assert all(f"| {name} |" in table for name in ROWS)
 
@@ -61,7 +77,6 @@ def test_caption_throughput_script(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "caption_throughput_smoke.json").read_text())
     assert (report["images"], report["batch_size"], report["model"]) == (4, 2, "random:tiny")
-    assert report["one_at_a_time_images_per_s"] > 0 and report["batched_images_per_s"] > 0
     expected = report["batched_images_per_s"] / report["one_at_a_time_images_per_s"]
     assert math.isclose(report["speedup"], expected)
     assert report["same_captions"] is True
@@ -78,7 +93,7 @@ def test_cached_run_script(tmp_path):
     assert set(runs) == {"uncached", "cached"}
     for run in runs.values():
         assert len(run["epoch_train_s"]) == len(run["val_losses"]) == report["epochs"] == 2
-        assert run["run_wall_s"] > 0 and run["peak_memory_mb"] > 0
+        assert run["peak_memory_mb"] > 0
     # the cache changes the time, never the numbers
     assert report["same_losses"] is True
     assert runs["cached"]["val_losses"] == runs["uncached"]["val_losses"]
@@ -119,11 +134,11 @@ def test_caption_throughput_explain_row(tmp_path):
     assert (report["images"], report["batch_size"], report["repeats"]) == (4, 4, 1)
     assert report["explain_same_captions"] is True
     expected = report["batched_images_per_s"] / report["explain_images_per_s"]
-    assert math.isclose(report["explain_cost"], expected) and expected > 0
+    assert math.isclose(report["explain_cost"], expected)
     assert "batched + grounding maps" in done.stdout
 
 
-def test_grounding_demo_script_trains_then_reports(tmp_path):
+def test_grounding_demo_script_trains_then_reports(tmp_path, monkeypatch):
     env = dict(os.environ, OMP_NUM_THREADS="1", CAPTION_WORKSPACE=str(tmp_path))
     command = [sys.executable, str(ROOT / "bench" / "grounding_demo.py"), "--profile", "smoke"]
     command += ["--resamples", "50", "--out", str(tmp_path)]
@@ -134,7 +149,11 @@ def test_grounding_demo_script_trains_then_reports(tmp_path):
     assert (tmp_path / "runs" / "smoke" / "best" / "config.json").is_file()
     assert "not a Hephaestus result" in report["provenance"]
     grounding = report["grounding"]
-    assert grounding["images_with_polygons"] > 0
+    monkeypatch.setenv("CAPTION_WORKSPACE", str(tmp_path))  # the data the script prepared
+    with pytest.warns(UserWarning, match="SYNTHETIC STAND-IN DATA"):
+        test = prepare_dataset(load_config("smoke"), progress=False).test
+    polygons = sum(r.polygon_count > 0 and r.has_deformation for r in test)
+    assert grounding["images_with_polygons"] == polygons > 0
     assert set(grounding["pointing_accuracy"]) == {"model", "centre", "uniform"}
     assert (tmp_path / "assets" / "smoke" / "grounding_examples.png").is_file()
     assert "pointing accuracy" in done.stdout

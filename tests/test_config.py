@@ -73,8 +73,11 @@ def test_to_dict_is_json_friendly():
     assert set(data) == set(CaptionConfig.__dataclass_fields__)
 
 
-def test_profiles_listed():
-    assert PROFILES == ("full", "demo", "smoke")
+def test_every_listed_profile_loads_with_its_own_folders():
+    configs = [load_config(name) for name in PROFILES]
+    assert [cfg.profile for cfg in configs] == list(PROFILES)
+    for folder in ("data_dir", "output_dir", "run_dir"):  # no profile overwrites another's files
+        assert len({getattr(cfg, folder) for cfg in configs}) == len(PROFILES), folder
 
 
 def test_provenance_labels_stand_ins():

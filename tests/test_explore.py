@@ -1,7 +1,10 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 from PIL import Image
+from test_plots import assert_png_of
 
 from helpers.data.prepare import PreparedData, Record, Split
 from helpers.viz.figures import plot_dataset_overview, plot_image_grid
@@ -35,14 +38,54 @@ def test_records_table_has_one_row_per_record_with_its_split(tmp_path):
     assert table.loc[0, "caption_words"] == 6
 
 
-def test_overview_and_grid_figures(tmp_path):
-    data = _data(tmp_path)
-    table = records_table(data)
-    out = tmp_path / "out"
-    plot_dataset_overview(table, out / "overview.png", "provenance")
-    plot_image_grid(list(table.image_path[:4]), list(table.caption[:4]), out / "grid.png", "p")
-    assert (out / "overview.png").stat().st_size > 5000
-    assert (out / "grid.png").stat().st_size > 5000
+def test_overview_draws_lengths_balance_and_activities(tmp_path):
+    rows = [  # split, words, deformation, activity type
+        ("train", 4, True, "Mogi"),
+        ("train", 6, True, "Mogi"),
+        ("train", 8, True, "Dyke"),
+        ("train", 5, False, "none"),
+        ("val", 10, True, "Sill"),
+        ("val", 3, False, "none"),
+        ("test", 7, False, "none"),
+        ("test", 9, False, "none"),
+    ]
+    table = pd.DataFrame(rows, columns=["split", "caption_words", "deformation", "activity_type"])
+    out = tmp_path / "out" / "overview.png"
+    fig = plot_dataset_overview(table, out, "provenance")
+    assert_png_of(fig, out)
+    words_ax, label_ax, activity_ax = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == [
+        "Caption length",
+        "Deformation vs none, per split",
+        "Activity type (deformation records)",
+    ]
+    lengths = [p.get_height() for p in words_ax.patches]
+    assert sum(lengths) == len(table)  # every record in the length histogram
+    assert words_ax.patches[0].get_x() == 3  # from the shortest caption ...
+    last = words_ax.patches[-1]
+    assert last.get_x() + last.get_width() == pytest.approx(10)  # ... to the longest
+    assert [t.get_text() for t in label_ax.get_xticklabels()] == ["train", "val", "test"]
+    balance = {c.get_label(): [p.get_height() for p in c.patches] for c in label_ax.containers}
+    assert balance == {"no deformation": [1, 1, 2], "deformation": [3, 1, 0]}
+    drawn = [t.get_text() for t in activity_ax.get_yticklabels()]
+    widths = dict(zip(drawn, (p.get_width() for p in activity_ax.patches), strict=True))
+    assert widths == {"Mogi": 2, "Dyke": 1, "Sill": 1}  # deformation records only
+
+
+def test_grid_draws_each_image_above_its_caption(tmp_path):
+    table = records_table(_data(tmp_path))
+    out = tmp_path / "out" / "grid.png"
+    fig = plot_image_grid(list(table.image_path[:4]), list(table.caption[:4]), out, "p")
+    assert_png_of(fig, out)
+    assert fig.get_suptitle() == "Example interferograms and their captions"
+    assert len(fig.axes) == 6  # 3 columns, 2 rows: the last two cells stay empty
+    shown = table.head(4)
+    for ax, path, caption in zip(fig.axes, shown.image_path, shown.caption, strict=False):
+        with Image.open(path) as image:
+            np.testing.assert_array_equal(ax.images[0].get_array(), np.asarray(image))
+        (text,) = ax.texts
+        assert text.get_text().split() == caption.split()  # wrapped, not cut
+    assert [(len(ax.images), len(ax.texts)) for ax in fig.axes[4:]] == [(0, 0), (0, 0)]
 
 
 def test_sample_image_folder_copies_test_images(tmp_path):

@@ -43,8 +43,13 @@ def test_cached_forward_equals_uncached_and_encodes_each_image_once():
     assert first == expected and second == expected
     assert cache.images_encoded == 3  # 4 images, one of them twice
     assert cache.images_reused == 1 + 4
-    assert len(cache.features) == 3 and cache.memory_mb > 0
+    assert len(cache.features) == 3
+    with torch.no_grad():  # what one image's features hold: hidden states and pooled output
+        out = vision_encoder(model)(batch["pixel_values"][:1])
+    per_image = out.last_hidden_state.numel() + out.pooler_output.numel()
+    assert cache.memory_mb == 3 * per_image * out.last_hidden_state.element_size() / 2**20
     assert "3 images cached" in cache.summary()
+    assert "encoder ran on 3 images, features reused 5 times" in cache.summary()
 
 
 def test_gradients_match_with_cached_features():

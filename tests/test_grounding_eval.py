@@ -16,6 +16,7 @@ from grounding_fixtures import (
     record,
 )
 from PIL import Image
+from test_plots import assert_png_of
 
 from helpers.config import load_config
 from helpers.device import choose_device
@@ -133,8 +134,7 @@ def test_grounding_json_and_table(run, tmp_path):
 
 def test_figure_draws_the_data_it_reports(run, tmp_path):
     drawn = plot_grounding_examples(run, tmp_path / "grounding_examples.png", "profile=smoke", 3)
-    with Image.open(tmp_path / "grounding_examples.png") as image:
-        assert image.format == "PNG"
+    assert_png_of(drawn.figure, tmp_path / "grounding_examples.png")
     panels, axes = drawn.panels, np.asarray(drawn.figure.axes).reshape(-1, 3)
     assert [p.image_id for p in panels] == ["1", "2", "3"]  # scored ones first
     table = run.table.set_index("image_id")
@@ -147,6 +147,12 @@ def test_figure_draws_the_data_it_reports(run, tmp_path):
             assert panel.inside_mass == table.loc[panel.image_id, "model_mass"]
         else:
             np.testing.assert_array_equal(panel.grid_map, expected.caption_map())
+        side = panel.overlay.shape[0]
+        with Image.open(run.records[index].image_path) as opened:
+            picture = opened.convert("RGB").resize((side, side))  # the processor's frame
+        np.testing.assert_array_equal(image_ax.images[0].get_array(), np.asarray(picture))
+        grey = np.asarray(picture.convert("L"))  # under the map
+        np.testing.assert_array_equal(map_ax.images[0].get_array(), grey)
         np.testing.assert_array_equal(map_ax.images[-1].get_array(), panel.overlay)
         for ax in (image_ax, map_ax):
             outlines = [patch.get_xy()[:-1] for patch in ax.patches]

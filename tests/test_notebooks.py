@@ -5,13 +5,16 @@ The notebooks run in a scratch workspace (``CAPTION_WORKSPACE``), so the reposit
 """
 
 import importlib.util
+import inspect
 import json
+import math
 import os
 import re
 import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 from nbclient import NotebookClient
@@ -19,7 +22,9 @@ from PIL import Image
 
 from helpers.config import load_config
 from helpers.data.prepare import prepare_dataset
-from helpers.eval.results import RESULT_COLUMNS
+from helpers.eval.metrics import METRIC_COLUMNS, tokenize
+from helpers.eval.results import RESULT_COLUMNS, load_results
+from helpers.viz.tour import sample_image_folder
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 ORDER = [
@@ -98,32 +103,36 @@ def test_every_notebook_is_tested():
 def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assets = workspace / "assets" / "smoke"
     runs = workspace / "runs"
+    cfg = load_config("smoke")
 
     tour = printed_text(run_notebook("01_dataset_tour", NOTEBOOKS))
     assert (workspace / "Hephaestus_dataset" / "synthetic-smoke" / "split.json").is_file()
+    with pytest.warns(UserWarning, match="SYNTHETIC STAND-IN DATA"):
+        data = prepare_dataset(cfg, progress=False)  # what the notebooks use (prepared by 01)
+    test_ids = [r.unique_id for r in data.test]
     assert "Data layout: zips: images.zip, annotations.zip" in tour
     assert "deformation_share" in tour  # the per-split table
     card = json.loads((assets / "data_card.json").read_text())
-    assert card["records_used"] > 0 and "SYNTHETIC" in card["provenance"]
+    assert card["records_used"] == len(data.records_by_id)
+    assert "SYNTHETIC" in card["provenance"]
     assert_png(assets / "dataset_examples.png")
     assert_png(assets / "dataset_overview.png")
 
     run_notebook("02_zero_shot_baseline", NOTEBOOKS)
-    before = pd.read_csv(assets / "results_before_training.csv")
-    assert list(before.columns) == list(RESULT_COLUMNS) and len(before) > 0
-    assert (assets / "metrics_before_training.json").is_file()
+    before = pd.read_csv(assets / "results_before_training.csv", dtype={"image_id": str})
+    assert list(before.columns) == list(RESULT_COLUMNS)
+    assert list(before["image_id"]) == test_ids
 
     trained = printed_text(run_notebook("03_finetune", NOTEBOOKS))
     assert "Estimated peak training memory at batch" in trained and "Free memory now" in trained
-    history = pd.read_csv(runs / "smoke" / "history.csv")
-    assert len(history) >= 1 and history["val_loss"].notna().all()
+    check_training_lowered_the_loss(runs / "smoke", cfg.epochs)
     assert (runs / "smoke" / "best" / "config.json").is_file()
     assert_png(assets / "loss_vs_epoch.png")
 
     compared = run_notebook("04_compare_before_after", NOTEBOOKS)
-    after = pd.read_csv(assets / "results_after_training.csv")
+    after = pd.read_csv(assets / "results_after_training.csv", dtype={"image_id": str})
     assert list(after.columns) == list(RESULT_COLUMNS)
-    assert list(after["image_id"]) == list(before["image_id"])
+    assert list(after["image_id"]) == test_ids
     for figure in (
         "bertscore.png",
         "metrics_comparison.png",
@@ -141,26 +150,29 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assert decoding["after_training_defaults"]["decoding_source"] == "fine-tuned defaults"
     assert json.loads((runs / "smoke" / "decoding.json").read_text())["split"] == "validation"
 
-    check_comparison_outputs(compared, assets, list(before["image_id"].astype(str)))
+    check_comparison_outputs(compared, assets, test_ids)
 
     printed = printed_text(run_notebook("05_lora_finetune", NOTEBOOKS))
     assert "image feature cache:" in printed  # the frozen encoder's features were reused
     assert "Estimated peak training memory at batch" in printed
     assert "LoRA - zero-shot" in printed and "nearest neighbour" in printed
-    assert (runs / "smoke-lora" / "best" / "adapter" / "adapter_config.json").is_file()
-    assert (assets / "results_after_lora.csv").is_file()
+    adapter = json.loads(
+        (runs / "smoke-lora" / "best" / "adapter" / "adapter_config.json").read_text()
+    )
+    assert (adapter["peft_type"], adapter["r"]) == ("LORA", cfg.lora_r)
     assert_png(assets / "loss_vs_epoch_lora.png")
 
     run_notebook("06_caption_your_images", NOTEBOOKS)
     mine = pd.read_csv(assets / "my_captions.csv")
-    assert list(mine.columns) == ["image", "caption"] and len(mine) > 0
+    count = inspect.signature(sample_image_folder).parameters["count"].default
+    assert list(mine.columns) == ["image", "caption"]
+    assert sorted(mine["image"]) == sorted(r.image_path.name for r in data.test[:count])
 
     printed = printed_text(run_notebook("07_where_does_the_model_look", NOTEBOOKS))
     grounding = json.loads((assets / "grounding.json").read_text())
     assert "not a Hephaestus result" in grounding["provenance"]
     assert set(grounding["grounding"]) == {"before_training", "after_training"}
-    test = prepare_dataset(load_config("smoke"), progress=False).test  # the notebooks' test split
-    polygons = sum(r.polygon_count > 0 and r.has_deformation for r in test)
+    polygons = sum(r.polygon_count > 0 and r.has_deformation for r in data.test)
     for stage, block in grounding["grounding"].items():
         assert block["images_with_polygons"] == polygons > 0, stage
         assert f"{stage}: {polygons} test images with deformation polygons" in printed
@@ -169,8 +181,65 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assert grounding["grounding"]["after_training"]["model"].endswith("best")
     assert_png(assets / "grounding_examples.png")
 
+    check_results_hold_every_test_image(assets, test_ids)
 
-RUNS = ["zero-shot", "majority caption", "nearest neighbour", "fine-tuned"]
+
+def check_training_lowered_the_loss(run_dir: Path, epochs: int) -> None:
+    """The smoke run (a tiny model from random init) ends below its validation loss before
+    training, and ``summary.json`` agrees with ``history.csv``."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    history = pd.read_csv(run_dir / "history.csv")
+    stopped = summary["stopped_early"]
+    assert list(history["epoch"]) == list(range(1, summary["epochs_done"] + 1))
+    assert summary["epochs_done"] == epochs or stopped
+    assert history["val_loss"].map(math.isfinite).all()
+    best = history.loc[history["val_loss"].idxmin()]
+    assert (int(best["epoch"]), best["val_loss"]) == (
+        summary["best_epoch"],
+        pytest.approx(summary["best_val_loss"]),
+    )
+    assert summary["best_val_loss"] < summary["initial_val_loss"]
+
+
+# the stages the notebooks score: 02, 04 (model, default decoding, two baselines) and 05
+STAGES = {
+    "before_training",
+    "after_training",
+    "after_training_defaults",
+    "baseline_majority",
+    "baseline_nearest",
+    "after_lora",
+}
+
+
+def check_results_hold_every_test_image(assets: Path, test_ids: list[str]) -> None:
+    """Every ``metrics_*.json`` and ``results_*.csv`` covers every test image with finite
+    metrics (METEOR may be missing as a whole, but only where its summary says so)."""
+    summaries = {p.stem.removeprefix("metrics_"): p for p in assets.glob("metrics_*.json")}
+    tables = {p.stem.removeprefix("results_"): p for p in assets.glob("results_*.csv")}
+    assert set(summaries) == set(tables) == STAGES
+    for stage in sorted(STAGES):
+        summary = json.loads(summaries[stage].read_text())
+        assert (summary["image_ids"], summary["num_samples"]) == (test_ids, len(test_ids)), stage
+        table = load_results(tables[stage])
+        assert list(table["image_id"]) == test_ids, stage
+        no_meteor = any(note.startswith("METEOR unavailable") for note in summary["notes"])
+        for metric in METRIC_COLUMNS:
+            if metric == "meteor" and no_meteor:
+                assert summary["metrics"]["meteor"] is None and table["meteor"].isna().all()
+                continue
+            values = table[metric].to_numpy(dtype=float)
+            assert np.isfinite(values).all(), (stage, metric)
+            assert math.isfinite(summary["metrics"][metric]), (stage, metric)
+
+
+STAGE_OF = {
+    "zero-shot": "before_training",
+    "majority caption": "baseline_majority",
+    "nearest neighbour": "baseline_nearest",
+    "fine-tuned": "after_training",
+}
+RUNS = list(STAGE_OF)
 INTERVAL = re.compile(r"-?\d+\.\d{3} \[-?\d+\.\d{3}, -?\d+\.\d{3}\]")
 
 
@@ -183,7 +252,7 @@ def check_comparison_outputs(notebook: nbformat.NotebookNode, assets: Path, ids:
     for stage in ("baseline_majority", "baseline_nearest"):
         summary = json.loads((assets / f"metrics_{stage}.json").read_text())
         assert summary["image_ids"] == ids  # the same test images, every one of them
-        assert len(pd.read_csv(assets / f"results_{stage}.csv")) == len(ids)
+        assert summary["baseline"] == stage.removeprefix("baseline_")
     after = json.loads((assets / "metrics_after_training.json").read_text())
     if any(note.startswith("COLLAPSED") for note in after["notes"]):
         assert "fine-tuned: COLLAPSED CAPTIONER" in text  # the visible warning
@@ -199,8 +268,13 @@ def check_comparison_outputs(notebook: nbformat.NotebookNode, assets: Path, ids:
 
     report = demo_run_module().evaluation_report(assets)
     assert list(report["runs"]) == RUNS and report["test_images"] == len(ids)
-    for run in report["runs"].values():
-        assert run["diversity"]["distinct_captions"] >= 1 and run["intervals"]["bertscore_f1"]
+    for label, run in report["runs"].items():
+        generated = load_results(assets / f"results_{STAGE_OF[label]}.csv")["generated"]
+        distinct = len({" ".join(tokenize(caption).split()) for caption in generated})
+        assert run["diversity"]["distinct_captions"] == distinct, label
+        interval = run["intervals"]["bertscore_f1"]  # around the mean F1 over the images
+        assert interval["value"] == pytest.approx(run["metrics"]["bertscore_f1"]), label
+        assert interval["low"] <= interval["value"] <= interval["high"], label
     assert report["runs"]["majority caption"]["diversity"]["distinct_captions"] == 1
     assert "| distinct captions |" in report["comparison_table"]
     changes = [r for r in report["comparison"] if r["kind"] == "difference"]

@@ -49,8 +49,8 @@ def _finish(fig: Figure, title: str, provenance: str, out_path: Path) -> Figure:
 
 def _wrapped(text: str, width: int, max_lines: int) -> str:
     """``text`` wrapped to ``width`` columns, cut to ``max_lines`` lines ("..." marks a cut)."""
-    short = textwrap.shorten(text or "(empty)", width * max_lines, placeholder=" ...")
-    return textwrap.fill(short, width)
+    words = " ".join((text or "(empty)").split())
+    return textwrap.fill(words, width, max_lines=max_lines, placeholder=" ...")
 
 
 def plot_loss_curves(history: pd.DataFrame | Path, out_path: Path, provenance: str) -> Figure:

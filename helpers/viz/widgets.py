@@ -33,12 +33,13 @@ def caption_uploads(
 def caption_upload_widget(
     model: torch.nn.Module, processor: Any, cfg: CaptionConfig, device: DeviceChoice
 ) -> widgets.VBox:
-    """A file-upload button; each uploaded image's caption is printed below it."""
+    """A file-upload button; the captions of the latest upload are printed below it."""
     upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload image")
     output = widgets.Output()
 
     def on_upload(change: dict) -> None:
-        output.clear_output()
+        # emptied directly: clear_output() can leave append_stdout lines (ipywidgets#2584)
+        output.outputs = ()
         for name, caption in caption_uploads(change["new"], model, processor, cfg, device):
             output.append_stdout(f"{name}: {caption}\n")
 
