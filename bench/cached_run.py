@@ -30,7 +30,8 @@ from helpers.config import CaptionConfig
 from helpers.data.batching import CaptionCollator
 from helpers.data.synthetic import generate_samples
 from helpers.device import peak_memory_mb
-from helpers.model.loading import apply_lora, decoder_start_token_id, load_captioner
+from helpers.model.loading import decoder_start_token_id, load_captioner
+from helpers.model.lora import apply_lora
 from helpers.training.loop import train
 
 DEFAULTS = {"model": "random:blip-large", "image_size": 384, "train_images": 16, "epochs": 3}

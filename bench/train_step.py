@@ -9,8 +9,8 @@
 Rows: the baseline (the seeds' recipe: fp32, eager attention, full fine-tune with AdamW) and the
 levers alone and combined: SDPA attention (helpers.model.attention), bf16 autocast, gradient
 checkpointing, a frozen vision encoder, LoRA, and reusing the frozen encoder's image features
-(helpers.model.feature_cache; the untimed warm-up step fills the cache, so "cache" rows time the steps
-of epochs 2 and later, and report the filling step as ``first_step_s``). Every row trains a
+(helpers.model.feature_cache; the untimed warm-up step fills the cache, so "cache" rows time the
+steps of epochs 2 and later, and report the filling step as ``first_step_s``). Every row trains a
 freshly built model (random weights, same seed) on the same synthetic batch for the same number
 of steps, so rows that differ only by exact levers (sdpa, ckpt, cache) must end at the same loss
 (checked against the row without them, e.g. lora+cache against lora). Each row
@@ -46,7 +46,6 @@ from helpers.data.synthetic import generate_samples
 from helpers.device import DeviceChoice, choose_device, cpu_supports_bf16, peak_memory_mb
 from helpers.model.feature_cache import cache_image_features
 from helpers.model.loading import (
-    apply_lora,
     build_offline_processor,
     count_parameters,
     enable_gradient_checkpointing,
@@ -54,6 +53,7 @@ from helpers.model.loading import (
     load_captioner,
     vision_encoder,
 )
+from helpers.model.lora import apply_lora
 from helpers.training.loop import parameter_groups
 
 # row name -> levers; "sdpa", "bf16", "ckpt" (gradient checkpointing), "frozen", "lora",

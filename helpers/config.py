@@ -48,7 +48,8 @@ class CaptionConfig:
     profile: str = "full"
 
     # model: a Hub id or a local folder; "random:tiny" / "random:small" / "random:blip-large"
-    # build the real BLIP classes with random weights (offline stand-ins, see helpers.model.loading).
+    # build the real BLIP classes with random weights (offline stand-ins, see
+    # helpers.model.loading).
     model_name: str = "Salesforce/blip-image-captioning-large"
     image_size: int = 384
     # training captions are cut at this many tokens ([CLS]/[SEP] included): the real captions
@@ -94,8 +95,8 @@ class CaptionConfig:
     # reuse a frozen image encoder's features after epoch 1 (helpers.model.feature_cache): needs
     # freeze_vision_encoder=True or LoRA (its default targets leave the encoder frozen)
     cache_image_features: bool = False
-    # live curves through Accelerate's trackers (helpers.training.tracking): None, "tensorboard", or any
-    # tracker Accelerate supports ("wandb", "mlflow", "all"...); files go to <run_dir>/logs
+    # live curves through Accelerate's trackers (helpers.training.tracking): None, "tensorboard", or
+    # any tracker Accelerate supports ("wandb", "mlflow", "all"...); files go to <run_dir>/logs
     log_with: str | None = None
     log_every_steps: int = 10  # training loss, learning rate, gradient norm every N updates
 
@@ -104,7 +105,7 @@ class CaptionConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     lora_target_modules: tuple[str, ...] = ("query", "value")
-    # the learning rate of LoRA runs (helpers.model.loading.lora_config); None: 4 x learning_rate
+    # the learning rate of LoRA runs (helpers.model.lora.lora_config); None: 4 x learning_rate
     lora_learning_rate: float | None = None
 
     # decoding of fine-tuned models: free to repeat the phrases real captions repeat ("can be

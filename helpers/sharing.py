@@ -5,9 +5,9 @@
 
 It uploads, in one commit, the model of ``<run_dir>/final`` (weights, processor, and with LoRA the
 ``adapter/`` folder), its model card with the loading code naming ``repo_id``
-(helpers.training.model_card), the evaluation notebooks 04/05 recorded (``evaluation/``: results JSONs,
-comparison) and the training history (``training/history.csv``, ``training/summary.json``). The
-run's ``config.json`` stays home: it holds paths of your machine.
+(helpers.training.model_card), the evaluation notebooks 04/05 recorded (``evaluation/``: results
+JSONs, comparison) and the training history (``training/history.csv``, ``training/summary.json``).
+The run's ``config.json`` stays home: it holds paths of your machine.
 
 Log in first with ``hf auth login`` (or set ``HF_TOKEN``); the token is read by
 ``huggingface_hub`` and never printed or written. Offline, or without a valid token, it fails

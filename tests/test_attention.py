@@ -13,7 +13,8 @@ from transformers.models.blip.modeling_blip import BlipAttention
 
 from helpers.config import load_config
 from helpers.model.attention import SdpaBlipAttention, use_sdpa
-from helpers.model.loading import apply_lora, build_stand_in, load_captioner, stand_in_config
+from helpers.model.loading import build_stand_in, load_captioner, stand_in_config
+from helpers.model.lora import apply_lora
 
 SIZE = 32
 TOLERANCE = {"atol": 1e-5, "rtol": 1e-4}  # fp32

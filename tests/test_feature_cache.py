@@ -12,12 +12,12 @@ from test_training import IMAGE_SIZE, TinyCollate, losses, run_tiny, tiny_captio
 
 from helpers.model.feature_cache import cache_image_features
 from helpers.model.loading import (
-    apply_lora,
     build_offline_processor,
     build_stand_in,
     freeze_vision_encoder,
     vision_encoder,
 )
+from helpers.model.lora import apply_lora
 
 
 def frozen_tiny() -> torch.nn.Module:

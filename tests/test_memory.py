@@ -9,12 +9,12 @@ from transformers import BlipForConditionalGeneration
 
 from helpers.config import CaptionConfig
 from helpers.model.loading import (
-    apply_lora,
     build_stand_in,
     freeze_vision_encoder,
     stand_in_config,
     vision_encoder,
 )
+from helpers.model.lora import apply_lora
 from helpers.oom import BatchTooLargeError, is_out_of_memory, map_in_halving_batches
 from helpers.training.memory import (
     GIB,

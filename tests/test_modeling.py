@@ -26,7 +26,6 @@ from helpers.device import DeviceChoice
 from helpers.eval.inference import caption_images
 from helpers.model.loading import (
     ModelUnavailableError,
-    apply_lora,
     build_offline_processor,
     build_stand_in,
     count_parameters,
@@ -35,9 +34,8 @@ from helpers.model.loading import (
     enable_gradient_checkpointing,
     freeze_vision_encoder,
     load_captioner,
-    load_lora,
-    merge_lora,
 )
+from helpers.model.lora import apply_lora, load_lora, merge_lora
 
 SIZE = 32
 CAPTIONS = ["no deformation activity can be detected .", "a mogi source is visible ."]

@@ -16,12 +16,12 @@ from safetensors.torch import load_file
 
 from helpers.config import CaptionConfig, load_config
 from helpers.model.loading import (
-    apply_lora,
     build_offline_processor,
     build_stand_in,
     count_parameters,
     load_captioner,
 )
+from helpers.model.lora import apply_lora
 from helpers.training import checkpoints as checkpointing
 from helpers.training import loop as training
 from helpers.training.checkpoints import HISTORY_COLUMNS, find_checkpoint, read_history

@@ -7,8 +7,8 @@ The usual entry point is ``prepare_dataset(cfg)``; the pieces are usable on thei
     records = unique_captions(report.records)
     split = split_by_frame(records, val_fraction=0.1, test_fraction=0.1, seed=42)
 
-The pieces live in ``helpers.data.records`` (records, validation) and ``helpers.data.splits``; they are
-re-exported here. Batches for a model: ``helpers.data.batching``.
+The pieces live in ``helpers.data.records`` (records, validation) and ``helpers.data.splits``; they
+are re-exported here. Batches for a model: ``helpers.data.batching``.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ class PreparedData:
 def prepare_dataset(cfg: CaptionConfig, *, progress: bool = True) -> PreparedData:
     """Find, extract, validate, filter and split the data in ``cfg.data_dir``.
 
-    The layouts accepted are listed in ``helpers.data.layouts`` (Intel's zips, one ``images.zip``, or
-    extracted ``images/`` + ``annotations/`` folders, read in place). The ``full`` profile only
+    The layouts accepted are listed in ``helpers.data.layouts`` (Intel's zips, one ``images.zip``,
+    or extracted ``images/`` + ``annotations/`` folders, read in place). The ``full`` profile only
     ever reads real data: with none in ``cfg.data_dir`` it raises ``DatasetError`` saying where to
     get it, and it refuses synthetic files found there. The stand-in profiles generate the
     synthetic set into their own (empty) folder when it holds no data. The split is saved to
@@ -144,9 +144,9 @@ def no_real_data_message(data_dir: Path) -> str:
 
 def synthetic_in_real_folder_message(path: Path) -> str:
     return (
-        f"{path} is synthetic stand-in data (made by helpers.data.synthetic), not Hephaestus: the full "
-        "profile refuses it. It got there from an older version of this project, which generated "
-        "the stand-in into Hephaestus_dataset/ when the real zips were missing, or from running "
+        f"{path} is synthetic stand-in data (made by helpers.data.synthetic), not Hephaestus: the "
+        "full profile refuses it. It got there from an older version of this project, which "
+        "generated the stand-in into Hephaestus_dataset/ when the real zips were missing, or from running "
         "`python -m helpers.data.synthetic` with that folder as output. It is safe to delete "
         f"(images.zip, annotations.zip, extracted/ and split.json in {path.parent}); the stand-in "
         "profiles keep their own copy in Hephaestus_dataset/synthetic-<profile>/."

@@ -1,9 +1,9 @@
 """Captions of the synthetic stand-in, calibrated to the real Hephaestus captions.
 
 The targets are the figures measured on the 138 test captions of Intel's subset (BLIP's uncased
-WordPiece tokenizer, ``[CLS]``/``[SEP]`` included; see ``helpers.data.caption_stats``): about 54 tokens
-on average (p90 90, max 125), a word 3-gram repeated in most captions ("can be detected" two or
-three times, "side of the region"), several patterns per caption, almost always an atmospheric
+WordPiece tokenizer, ``[CLS]``/``[SEP]`` included; see ``helpers.data.caption_stats``): about 54
+tokens on average (p90 90, max 125), a word 3-gram repeated in most captions ("can be detected" two
+or three times, "side of the region"), several patterns per caption, almost always an atmospheric
 remark, and a few typos. The phrase families follow the description of the real captions (a
 typed pattern with an intensity and a position; several patterns; stratified atmosphere over
 high-altitude areas; turbulent mixing over a wide area; noise from low coherence; processing

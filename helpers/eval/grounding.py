@@ -1,10 +1,10 @@
 """Where does the model look? Grounding maps of BLIP's captions over the image patches.
 
 :func:`explain_captions` captions images with the configured decoding (exactly the captions of
-``helpers.eval.inference.caption_images``) and runs one extra, teacher-forced pass of the text decoder
-over the generated tokens that returns its attention weights. BLIP's text decoder computes its
-attention eagerly in every configuration (``helpers.model.attention`` only fuses the vision encoder),
-so the weights are always available. Works for full and LoRA-wrapped (PEFT) BLIP models;
+``helpers.eval.inference.caption_images``) and runs one extra, teacher-forced pass of the text
+decoder over the generated tokens that returns its attention weights. BLIP's text decoder computes
+its attention eagerly in every configuration (``helpers.model.attention`` only fuses the vision
+encoder), so the weights are always available. Works for full and LoRA-wrapped (PEFT) BLIP models;
 GIT-style models are left out (their image tokens sit inside the text sequence's
 self-attention, with no separate cross-attention to read) and raise a clear error.
 

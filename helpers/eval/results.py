@@ -3,8 +3,8 @@
 :func:`build_results` scores captions (``helpers.eval.metrics``), checks their facts
 (``helpers.eval.domain_facts``, scored by ``helpers.eval.domain_scores``), measures their diversity
 (``helpers.eval.diversity``) and puts bootstrap intervals on the headline metrics
-(``helpers.eval.bootstrap``); the summary also lists the image ids, so comparisons can refuse results
-made on other images. :func:`save_results` writes ``results_<stage>.csv`` and
+(``helpers.eval.bootstrap``); the summary also lists the image ids, so comparisons can refuse
+results made on other images. :func:`save_results` writes ``results_<stage>.csv`` and
 ``metrics_<stage>.json`` (e.g. stage ``before_training``) into ``cfg.output_dir``, atomically.
 Both files say which profile produced them and whether the data or the model was a stand-in, so
 a demo result is never mistaken for a Hephaestus one. :func:`load_results` and

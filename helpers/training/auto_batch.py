@@ -29,7 +29,12 @@ from dataclasses import dataclass
 import torch
 from accelerate import Accelerator
 
+from helpers.config import CaptionConfig
+from helpers.device import DeviceChoice
 from helpers.oom import BatchTooLargeError, free_device_memory, is_out_of_memory
+from helpers.training.checkpoints import TrainingState
+from helpers.training.memory import estimate_training_memory
+from helpers.training.memory_advice import fit_report, free_memory_bytes
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +126,40 @@ class MicroBatchStep:
             f"batch {self.micro_batch_size} x {self.accumulation_steps} accumulation steps "
             f"(still {self.samples_per_step} samples per optimizer step, same schedule)."
         )
+
+
+def micro_batch_step(
+    cfg: CaptionConfig,
+    accelerator: Accelerator,
+    choice: DeviceChoice,
+    model: torch.nn.Module,
+    state: TrainingState,
+) -> MicroBatchStep:
+    """The step runner: the batch a resumed run had settled on, else ``cfg.batch_size``;
+    automatic halving on out-of-memory where ``cfg.auto_batch_size`` asks for it (default: on
+    GPUs, in single-process runs: under DDP one process cannot retry alone)."""
+    auto = cfg.auto_batch_size
+    if auto is None:
+        auto = choice.device != "cpu"
+    if auto and accelerator.num_processes > 1:
+        log.info("auto_batch_size is off under several processes (DDP).")
+        auto = False
+    micro = state.micro_batch_size or cfg.batch_size
+    if micro != cfg.batch_size:
+        log.info(
+            f"Keeping the batch this run settled on earlier: {micro} per micro-batch "
+            f"(batch_size={cfg.batch_size} did not fit)."
+        )
+
+    def memory_advice() -> str:
+        estimate = estimate_training_memory(model, cfg, choice.device, choice.precision)
+        return fit_report(model, cfg, estimate, free_memory_bytes(choice.device))
+
+    return MicroBatchStep(
+        accelerator,
+        samples_per_step=cfg.batch_size * cfg.gradient_accumulation_steps,
+        micro_batch_size=micro,
+        auto=auto,
+        max_grad_norm=cfg.max_grad_norm,
+        memory_advice=memory_advice,
+    )

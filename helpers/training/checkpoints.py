@@ -11,9 +11,9 @@ intact, on Windows too (``helpers.files.replace_folder``). A checkpoint only hol
 changes: resume with the same base model.
 
 An export is a Hugging Face folder (``save_pretrained``, safetensors) with the processor, which
-``from_pretrained`` and ``helpers.model.loading.load_captioner`` load like any Hub model. With LoRA the
-folder holds the merged model (adapters folded in, no peft needed) and the adapters themselves in
-``<export>/adapter`` (``helpers.model.loading.load_lora`` attaches them to the base model).
+``from_pretrained`` and ``helpers.model.loading.load_captioner`` load like any Hub model. With LoRA
+the folder holds the merged model (adapters folded in, no peft needed) and the adapters themselves
+in ``<export>/adapter`` (``helpers.model.lora.load_lora`` attaches them to the base model).
 
 ``write_history``/``read_history`` handle ``run_dir/history.csv``, one row per epoch.
 """

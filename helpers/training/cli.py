@@ -8,8 +8,8 @@
     uv run tensorboard --logdir runs
 
 The profile (``--profile``, else ``$CAPTION_PROFILE``, else ``full``) sets everything; the flags
-override single settings. ``--lora`` uses ``helpers.model.loading.lora_config``, like notebook 05: the
-folder ``<run_dir>-lora`` (a LoRA run never resumes a full fine-tune) and the LoRA learning rate
+override single settings. ``--lora`` uses ``helpers.model.lora.lora_config``, like notebook 05:
+the folder ``<run_dir>-lora`` (a LoRA run never resumes a full fine-tune) and the LoRA learning rate
 (``--learning-rate`` sets it). Rerunning the same command resumes from the last checkpoint when
 it belongs to the same run, and refuses with the differences otherwise; ``--restart`` deletes
 that run and starts over in the same folder.
@@ -32,7 +32,8 @@ from helpers.config import PROFILES, CaptionConfig, load_config
 from helpers.data.batching import CaptionCollator, CaptionDataset
 from helpers.data.prepare import prepare_dataset
 from helpers.messages import show_messages
-from helpers.model.loading import apply_lora, decoder_start_token_id, load_captioner, lora_config
+from helpers.model.loading import decoder_start_token_id, load_captioner
+from helpers.model.lora import apply_lora, lora_config
 from helpers.training.loop import TrainResult, make_accelerator, train
 
 log = logging.getLogger(__name__)

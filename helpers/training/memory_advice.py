@@ -1,8 +1,8 @@
 """What would make a training run fit in memory, and the report the notebooks print.
 
-``fit_advice`` lists the levers that shrink ``helpers.training.memory``'s estimate, in order of what they
-cost (bf16, gradient checkpointing, a frozen vision encoder, LoRA, a smaller batch with gradient
-accumulation), each applied on top of the ones before, with the estimate it leads to.
+``fit_advice`` lists the levers that shrink ``helpers.training.memory``'s estimate, in order of what
+they cost (bf16, gradient checkpointing, a frozen vision encoder, LoRA, a smaller batch with
+gradient accumulation), each applied on top of the ones before, with the estimate it leads to.
 ``memory_check`` is the one call the notebooks make before training.
 """
 

@@ -51,7 +51,7 @@ class CardFacts:
 
     @property
     def data_synthetic(self) -> bool:
-        """The stand-in profiles train on synthetic data; ``full`` refuses it (helpers.data.prepare)."""
+        """The stand-in profiles train on synthetic data; ``full`` refuses it (``prepare``)."""
         return self.cfg.profile != "full"
 
     @property

@@ -20,16 +20,21 @@ field must be placed in one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
 from peft import PeftModel
 
 from helpers.config import CaptionConfig
 from helpers.data.splits import ids_fingerprint
+from helpers.training.checkpoints import TrainingState, clear_run, find_checkpoint, read_run
+
+log = logging.getLogger(__name__)
 
 TRAINING_FIELDS = (
     "model_name",
@@ -186,6 +191,68 @@ def refusal_message(run_dir: Path, conflicts: list[str]) -> str:
         "train(..., resume=False) (command line: --restart).",
     ]
     return "\n".join(lines)
+
+
+def check_checkpoint(
+    accelerator: Accelerator, run_dir: Path, run: dict[str, Any], resume: bool
+) -> ResumeCheck | None:
+    """Start over when ``resume`` is False; else refuse a checkpoint of another run. Returns
+    what changed safely when there is a checkpoint to continue."""
+    if not resume:
+        if accelerator.is_main_process:
+            removed = clear_run(run_dir)
+            if removed:
+                log.info(f"Starting over in {run_dir}: deleted {', '.join(removed)}.")
+        accelerator.wait_for_everyone()
+    folder = find_checkpoint(run_dir)
+    if folder is None:
+        return None
+    check = check_resume(read_run(folder), run)
+    if check.conflicts:
+        raise ResumeRefused(refusal_message(run_dir, check.conflicts))
+    return check
+
+
+def changes_note(
+    check: ResumeCheck | None,
+    state: TrainingState,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    updates_per_epoch: int,
+) -> str:
+    """What changed since the checkpoint (safe ones only get here) and, for the number of
+    epochs, what happens to the learning rate."""
+    if check is None or not check.changes:
+        return ""
+    note = f" Changed since the checkpoint, safe to continue: {check.describe_changes()}."
+    if "epochs" not in check.changes:
+        return note
+    was, now = check.changes["epochs"]
+    if now <= state.epochs_done:
+        return note + f" The run already has {state.epochs_done} epochs: nothing left to train."
+    before, after = rebase_schedule(optimizer, scheduler)
+    return note + (
+        f" The learning-rate schedule (linear warm-up, then linear decay to 0) is rebuilt for "
+        f"{now} epochs ({updates_per_epoch * now} updates), as if the run had been planned that "
+        f"long: after update {scheduler.last_epoch} the rate is {after:.3g} instead of "
+        f"{before:.3g} (the {was}-epoch schedule's), then falls to 0 by the end of epoch {now}."
+    )
+
+
+def rebase_schedule(optimizer: torch.optim.Optimizer, scheduler: Any) -> tuple[float, float]:
+    """Set the optimizer's learning rates to what the (rebuilt) schedule gives at the step the
+    checkpoint reached, instead of the rates the checkpoint's schedule left; returns the first
+    group's ``(old, new)`` rate. ``scheduler`` is a ``LambdaLR`` (transformers' schedules)."""
+    step = scheduler.last_epoch
+    old = optimizer.param_groups[0]["lr"]
+    rates = [
+        base * rule(step)
+        for base, rule in zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)
+    ]
+    for group, rate in zip(optimizer.param_groups, rates, strict=True):
+        group["lr"] = rate
+    scheduler._last_lr = rates  # what get_last_lr() reports until the next step
+    return old, rates[0]
 
 
 __all__ = [
