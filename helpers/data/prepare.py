@@ -148,8 +148,8 @@ def synthetic_in_real_folder_message(path: Path) -> str:
         "full profile refuses it. It got there from an older version of this project, which "
         "generated the stand-in into Hephaestus_dataset/ when the real zips were missing, or from "
         "running `python -m helpers.data.synthetic` with that folder as output. It is safe to "
-        f"delete (images.zip, annotations.zip, extracted/ and split.json in {path.parent}); the stand-in "
-        "profiles keep their own copy in Hephaestus_dataset/synthetic-<profile>/."
+        f"delete (images.zip, annotations.zip, extracted/ and split.json in {path.parent}); the "
+        "stand-in profiles keep their own copy in Hephaestus_dataset/synthetic-<profile>/."
     )
 
 
