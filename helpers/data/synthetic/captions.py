@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from helpers.data.synthetic import Pattern, Scene
+    from helpers.data.synthetic.scenes import Pattern, Scene
 
 NO_DEFORMATION_SENTENCES = (
     "No deformation can be detected in the region.",

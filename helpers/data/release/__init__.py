@@ -25,7 +25,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -46,7 +45,6 @@ from helpers.data import annotations as annotation_schema
 from helpers.data import records, synthetic
 from helpers.data.records import DatasetError, LoadReport, Record, SkippedItem
 from helpers.files import replaced_together, write_zip_entry
-from helpers.messages import show_messages
 
 log = logging.getLogger(__name__)
 
@@ -320,45 +318,3 @@ def _write_outputs(
                     annotations, f"annotations/{stem}.json", raw_json, zipfile.ZIP_DEFLATED
                 )
         temps[2].write_text(json.dumps(manifest, indent=1))
-
-
-def main(argv: Sequence[str] | None = None) -> BuildResult:
-    show_messages()
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.data.release",
-        description="Build images.zip + annotations.zip from the official Hephaestus release.",
-    )
-    parser.add_argument("--annotations", type=Path, required=True, help="folder of <id>.json")
-    parser.add_argument("--raw", type=Path, required=True, help="the raw InSAR tree")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the zips")
-    parser.add_argument(
-        "--unique-captions", action="store_true", help="one record per distinct caption"
-    )
-    parser.add_argument(
-        "--exclude-corrupted", action="store_true", help="drop corrupted / no_info records"
-    )
-    parser.add_argument("--size", type=int, default=224, help="image side in pixels")
-    parser.add_argument(
-        "--crop-to-deformation", action="store_true", help="crop around the polygons first"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    args = parser.parse_args(argv)
-    try:
-        result = build_release_zips(
-            args.annotations,
-            args.raw,
-            args.out,
-            unique_captions=args.unique_captions,
-            exclude_corrupted=args.exclude_corrupted,
-            size=args.size,
-            crop_to_deformation=args.crop_to_deformation,
-            overwrite=args.overwrite,
-        )
-    except (ValueError, FileExistsError) as error:  # DatasetError is a ValueError
-        parser.error(str(error))
-    result.show()
-    return result
-
-
-if __name__ == "__main__":
-    main()
