@@ -23,8 +23,8 @@ from helpers.data.release import (
     crop_box,
     deformation_polygons,
     find_raw_files,
-    main,
 )
+from helpers.data.release.__main__ import main
 from helpers.data.synthetic import generate_samples, png_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -49,4 +49,5 @@ def main(argv: Sequence[str] | None = None) -> BuildResult:
     return result
 
 
-main()
+if __name__ == "__main__":
+    main()

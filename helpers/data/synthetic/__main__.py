@@ -48,4 +48,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("NOTE: this is SYNTHETIC data from helpers.data.synthetic, not the Hephaestus dataset.")
 
 
-main()
+if __name__ == "__main__":
+    main()
