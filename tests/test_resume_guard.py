@@ -24,8 +24,9 @@ from helpers import device as dev
 from helpers.config import CaptionConfig, load_config
 from helpers.training import loop as training
 from helpers.training import resume
+from helpers.training.accelerator import make_accelerator
 from helpers.training.checkpoints import RUN_FILE, SCALER_FILE, find_checkpoint
-from helpers.training.loop import ResumeRefused, make_accelerator, rebase_schedule
+from helpers.training.resume import ResumeRefused, rebase_schedule
 
 NOTEBOOK_05 = Path(__file__).resolve().parent.parent / "notebooks" / "05_lora_finetune.ipynb"
 

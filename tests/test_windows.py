@@ -98,8 +98,8 @@ def test_the_scan_recognises_posix_only_code():
 
 def test_no_helpers_module_uses_posix_only_code():
     found = [
-        f"{path.name}: {match.group(0).strip()}"
-        for path in sorted(HELPERS.glob("*.py"))
+        f"{path.relative_to(HELPERS)}: {match.group(0).strip()}"
+        for path in sorted(HELPERS.rglob("*.py"))
         for match in POSIX_ONLY.finditer(path.read_text(encoding="utf-8"))
     ]
     assert not found

@@ -34,7 +34,9 @@ from helpers.data.prepare import prepare_dataset
 from helpers.messages import show_messages
 from helpers.model.loading import decoder_start_token_id, load_captioner
 from helpers.model.lora import apply_lora, lora_config
-from helpers.training.loop import TrainResult, make_accelerator, train
+from helpers.training.accelerator import make_accelerator
+from helpers.training.loop import train
+from helpers.training.outputs import TrainResult
 
 log = logging.getLogger(__name__)
 
