@@ -30,6 +30,7 @@ from helpers.config import CaptionConfig
 from helpers.data.batching import CaptionCollator
 from helpers.data.synthetic import generate_samples
 from helpers.device import peak_memory_mb
+from helpers.messages import show_messages
 from helpers.model.loading import decoder_start_token_id, load_captioner
 from helpers.model.lora import apply_lora
 from helpers.training.loop import train
@@ -97,6 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run both trainings (each in its own process, the parent runs no torch ops) and report."""
+    show_messages()  # what helpers reports, as in the notebooks
     args = parse_args(argv)
     runs = {}
     for name, cached in (("uncached", False), ("cached", True)):

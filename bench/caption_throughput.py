@@ -30,10 +30,12 @@ from helpers.data.synthetic import generate_samples
 from helpers.device import DeviceChoice, choose_device
 from helpers.eval.grounding import explain_captions
 from helpers.eval.inference import caption_images
+from helpers.messages import show_messages
 from helpers.model.loading import Captioner, load_captioner
 
 
 def main(argv: list[str] | None = None) -> dict:
+    show_messages()  # what helpers reports, as in the notebooks
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="demo")
     parser.add_argument("--images", type=int)

@@ -27,12 +27,14 @@ from helpers.config import PROFILES, load_config, workspace
 from helpers.data.prepare import prepare_dataset
 from helpers.device import choose_device
 from helpers.eval.grounding_eval import METHOD, ground_records, grounding_table
+from helpers.messages import show_messages
 from helpers.training.cli import main as train_main
 from helpers.training.runs import load_finetuned
 from helpers.viz.grounding import plot_grounding_examples
 
 
 def main(argv: list[str] | None = None) -> dict:
+    show_messages()  # what helpers reports, as in the notebooks
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=PROFILES, default="demo")
     parser.add_argument("--resamples", type=int, default=1000)

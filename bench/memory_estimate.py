@@ -32,6 +32,7 @@ from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from train_step import build_row_model, in_fresh_process, make_batch
 
 from helpers.device import peak_memory_mb
+from helpers.messages import show_messages
 from helpers.model.loading import vision_encoder
 from helpers.training.loop import parameter_groups
 from helpers.training.memory import (
@@ -176,6 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    show_messages()  # what helpers reports, as in the notebooks
     args = parse_args(argv)
     measured = {}
     for name in [] if args.table_only else args.rows.split(","):

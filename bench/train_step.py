@@ -44,6 +44,7 @@ from PIL import Image
 from helpers.config import CaptionConfig
 from helpers.data.synthetic import generate_samples
 from helpers.device import DeviceChoice, choose_device, cpu_supports_bf16, peak_memory_mb
+from helpers.messages import show_messages
 from helpers.model.feature_cache import cache_image_features
 from helpers.model.loading import (
     build_offline_processor,
@@ -305,6 +306,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     """Run every row in its own process and write the report. The parent runs no torch ops
     before forking (a forked child must not inherit a started thread pool)."""
+    show_messages()  # what helpers reports, as in the notebooks
     args = parse_args(argv)
     lengths, names = args.caption_tokens, args.rows.split(",")
     rows = {}
