@@ -11,7 +11,7 @@ from PIL import Image
 
 from helpers.config import CaptionConfig
 from helpers.device import DeviceChoice
-from helpers.inference import caption_images
+from helpers.eval.inference import caption_images
 
 T = TypeVar("T")
 

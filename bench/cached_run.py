@@ -3,7 +3,7 @@
     uv run python bench/cached_run.py                   # BLIP-large architecture, 384 px
     uv run python bench/cached_run.py --quick           # random:tiny, 32 px: seconds
 
-Both runs go through ``helpers.training.train`` (validation before training and after every
+Both runs go through ``helpers.training.loop.train`` (validation before training and after every
 epoch, checkpoints, exports) with the same LoRA model (random weights, same seed), the same
 synthetic images and the same settings; the only difference is ``cache_image_features``. Each
 run has its own forked process (fair peak memory) and scratch run folder. Reported: each
@@ -26,12 +26,14 @@ from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from PIL import Image
 from train_step import in_fresh_process
 
-from helpers.batching import CaptionCollator
 from helpers.config import CaptionConfig
+from helpers.data.batching import CaptionCollator
+from helpers.data.synthetic import generate_samples
 from helpers.device import peak_memory_mb
-from helpers.modeling import apply_lora, decoder_start_token_id, load_captioner
-from helpers.synthetic import generate_samples
-from helpers.training import train
+from helpers.messages import show_messages
+from helpers.model.loading import decoder_start_token_id, load_captioner
+from helpers.model.lora import apply_lora
+from helpers.training.loop import train
 
 DEFAULTS = {"model": "random:blip-large", "image_size": 384, "train_images": 16, "epochs": 3}
 QUICK = {"model": "random:tiny", "image_size": 32, "train_images": 8, "epochs": 2}
@@ -46,7 +48,7 @@ def synthetic_items(count: int, seed: int, image_size: int) -> list[dict]:
 
 
 def train_run(args: argparse.Namespace, cached: bool) -> dict:
-    """One LoRA training run through ``helpers.training.train``; its timings and losses."""
+    """One LoRA training run through ``helpers.training.loop.train``; its timings and losses."""
     with tempfile.TemporaryDirectory() as scratch:
         cfg = CaptionConfig(
             model_name=args.model,
@@ -96,6 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run both trainings (each in its own process, the parent runs no torch ops) and report."""
+    show_messages()  # what helpers reports, as in the notebooks
     args = parse_args(argv)
     runs = {}
     for name, cached in (("uncached", False), ("cached", True)):

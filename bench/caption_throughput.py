@@ -3,7 +3,7 @@
     uv run python bench/caption_throughput.py --profile demo --images 64 --batch-size 32
     uv run python bench/caption_throughput.py --profile demo --quick --explain
 
-``--explain`` adds a third row: the batched grounding maps of ``helpers.grounding``
+``--explain`` adds a third row: the batched grounding maps of ``helpers.eval.grounding``
 (``explain_captions``: the same captioning plus one teacher-forced pass that returns the
 decoder's attention), on the same images in the same run, and its cost against plain batched
 captioning. ``--quick`` checks the script in seconds (8 images, batches of 4, one repeat).
@@ -26,14 +26,16 @@ from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from PIL import Image
 
 from helpers.config import CaptionConfig, load_config
+from helpers.data.synthetic import generate_samples
 from helpers.device import DeviceChoice, choose_device
-from helpers.grounding import explain_captions
-from helpers.inference import caption_images
-from helpers.modeling import Captioner, load_captioner
-from helpers.synthetic import generate_samples
+from helpers.eval.grounding import explain_captions
+from helpers.eval.inference import caption_images
+from helpers.messages import show_messages
+from helpers.model.loading import Captioner, load_captioner
 
 
 def main(argv: list[str] | None = None) -> dict:
+    show_messages()  # what helpers reports, as in the notebooks
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="demo")
     parser.add_argument("--images", type=int)

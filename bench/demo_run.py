@@ -28,7 +28,7 @@ import torch
 from bench_cli import without_folder
 from nbclient import NotebookClient
 
-from helpers.comparison import comparison_view, metric_names
+from helpers.eval.comparison import comparison_view, metric_names
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = [

@@ -4,9 +4,9 @@
     CAPTION_WORKSPACE=/tmp/ws uv run python bench/grounding_demo.py --profile smoke
 
 Reuses the profile's fine-tuned model (``runs/<profile>/best``) when there is one, else trains
-it first with ``helpers.train`` (the demo run takes several minutes on a laptop CPU), then
+it first with ``helpers.training.cli`` (the demo run takes several minutes on a laptop CPU), then
 explains the captions of the test images that have deformation polygons
-(``helpers.grounding_eval``), prints pointing accuracy and inside mass of the model and both
+(``helpers.eval.grounding_eval``), prints pointing accuracy and inside mass of the model and both
 baselines with 95% bootstrap intervals, draws ``grounding_examples.png`` into the profile's
 ``assets/`` folder and writes ``grounding_<profile>.json`` to ``bench/results/`` (``--out``).
 The demo profile is a small BLIP trained from scratch on synthetic data: a pipeline check, not a
@@ -24,15 +24,17 @@ import torch
 from bench_cli import RESULTS_DIR, without_folder, write_json_report
 
 from helpers.config import PROFILES, load_config, workspace
-from helpers.data import prepare_dataset
+from helpers.data.prepare import prepare_dataset
 from helpers.device import choose_device
-from helpers.grounding_eval import METHOD, ground_records, grounding_table
-from helpers.grounding_plots import plot_grounding_examples
-from helpers.runs import load_finetuned
-from helpers.train import main as train_main
+from helpers.eval.grounding_eval import METHOD, ground_records, grounding_table
+from helpers.messages import show_messages
+from helpers.training.cli import main as train_main
+from helpers.training.runs import load_finetuned
+from helpers.viz.grounding import plot_grounding_examples
 
 
 def main(argv: list[str] | None = None) -> dict:
+    show_messages()  # what helpers reports, as in the notebooks
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=PROFILES, default="demo")
     parser.add_argument("--resamples", type=int, default=1000)

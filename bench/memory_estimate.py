@@ -1,4 +1,4 @@
-"""Benchmark: helpers.memory's estimate beside the measured peak of real training steps.
+"""Benchmark: helpers.training.memory's estimate beside the measured peak of real training steps.
 
     uv run python bench/memory_estimate.py                 # BLIP-large, 384 px, 128 tokens
     uv run python bench/memory_estimate.py --quick         # random:tiny: seconds, checks the script
@@ -32,16 +32,17 @@ from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from train_step import build_row_model, in_fresh_process, make_batch
 
 from helpers.device import peak_memory_mb
-from helpers.memory import (
+from helpers.messages import show_messages
+from helpers.model.loading import vision_encoder
+from helpers.training.loop import parameter_groups
+from helpers.training.memory import (
     GIB,
     blip_activation_bytes,
     current_plan,
     estimate_training_memory,
     parameter_bytes,
 )
-from helpers.memory_advice import lora_parameter_count
-from helpers.modeling import vision_encoder
-from helpers.training import parameter_groups
+from helpers.training.memory_advice import lora_parameter_count
 
 MEASURED_ROWS = {"baseline": (), "frozen": ("frozen",), "lora": ("lora",), "ckpt": ("ckpt",)}
 CARDS_GB = (8, 12, 16, 24)
@@ -176,6 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    show_messages()  # what helpers reports, as in the notebooks
     args = parse_args(argv)
     measured = {}
     for name in [] if args.table_only else args.rows.split(","):

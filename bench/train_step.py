@@ -7,10 +7,10 @@
 
 
 Rows: the baseline (the seeds' recipe: fp32, eager attention, full fine-tune with AdamW) and the
-levers alone and combined: SDPA attention (helpers.attention), bf16 autocast, gradient
+levers alone and combined: SDPA attention (helpers.model.attention), bf16 autocast, gradient
 checkpointing, a frozen vision encoder, LoRA, and reusing the frozen encoder's image features
-(helpers.feature_cache; the untimed warm-up step fills the cache, so "cache" rows time the steps
-of epochs 2 and later, and report the filling step as ``first_step_s``). Every row trains a
+(helpers.model.feature_cache; the untimed warm-up step fills the cache, so "cache" rows time the
+steps of epochs 2 and later, and report the filling step as ``first_step_s``). Every row trains a
 freshly built model (random weights, same seed) on the same synthetic batch for the same number
 of steps, so rows that differ only by exact levers (sdpa, ckpt, cache) must end at the same loss
 (checked against the row without them, e.g. lora+cache against lora). Each row
@@ -42,10 +42,11 @@ from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from PIL import Image
 
 from helpers.config import CaptionConfig
+from helpers.data.synthetic import generate_samples
 from helpers.device import DeviceChoice, choose_device, cpu_supports_bf16, peak_memory_mb
-from helpers.feature_cache import cache_image_features
-from helpers.modeling import (
-    apply_lora,
+from helpers.messages import show_messages
+from helpers.model.feature_cache import cache_image_features
+from helpers.model.loading import (
     build_offline_processor,
     count_parameters,
     enable_gradient_checkpointing,
@@ -53,8 +54,8 @@ from helpers.modeling import (
     load_captioner,
     vision_encoder,
 )
-from helpers.synthetic import generate_samples
-from helpers.training import parameter_groups
+from helpers.model.lora import apply_lora
+from helpers.training.loop import parameter_groups
 
 # row name -> levers; "sdpa", "bf16", "ckpt" (gradient checkpointing), "frozen", "lora",
 # "cache" (reuse the frozen encoder's image features)
@@ -305,6 +306,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     """Run every row in its own process and write the report. The parent runs no torch ops
     before forking (a forked child must not inherit a started thread pool)."""
+    show_messages()  # what helpers reports, as in the notebooks
     args = parse_args(argv)
     lengths, names = args.caption_tokens, args.rows.split(",")
     rows = {}

@@ -2,7 +2,7 @@
 
 ``full`` (the default) is the real thing: pretrained BLIP-large from the Hugging Face Hub and the
 Hephaestus zips. ``demo`` and ``smoke`` run offline on stand-ins: a small or tiny BLIP with random
-weights and the synthetic InSAR-like dataset (see ``helpers.synthetic``).
+weights and the synthetic InSAR-like dataset (see ``helpers.data.synthetic``).
 
 Pick a profile with the ``CAPTION_PROFILE`` environment variable or by name, and override any
 field in code::
@@ -28,7 +28,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA_FOLDER = "Hephaestus_dataset"  # under the workspace; the stand-ins use subfolders
 SPLIT_RULES = ("random-frames", "hephaestus-test-frames")
 # (num_beams, length_penalty, no_repeat_ngram_size, repetition_penalty), cheapest first: the
-# order breaks ties left by the criterion (helpers.decoding)
+# order breaks ties left by the criterion (helpers.eval.decoding)
 DEFAULT_DECODING_GRID = (
     (1, 1.0, 0, 1.0),
     (1, 1.0, 3, 1.0),
@@ -48,14 +48,15 @@ class CaptionConfig:
     profile: str = "full"
 
     # model: a Hub id or a local folder; "random:tiny" / "random:small" / "random:blip-large"
-    # build the real BLIP classes with random weights (offline stand-ins, see helpers.modeling).
+    # build the real BLIP classes with random weights (offline stand-ins, see
+    # helpers.model.loading).
     model_name: str = "Salesforce/blip-image-captioning-large"
     image_size: int = 384
     # training captions are cut at this many tokens ([CLS]/[SEP] included): the real captions
     # reach 125 (DESIGN.md section 4); BLIP's limit is 512 (cost: docs/PERFORMANCE.md)
     max_caption_tokens: int = 128
     # "eager" (transformers' BLIP default) or "sdpa": fused attention in BLIP's vision encoder
-    # (helpers.attention.use_sdpa; no output_attentions there), see docs/PERFORMANCE.md
+    # (helpers.model.attention.use_sdpa; no output_attentions there), see docs/PERFORMANCE.md
     attn_implementation: str = "eager"
 
     # data
@@ -78,7 +79,7 @@ class CaptionConfig:
     eval_batch_size: int = 16
     gradient_accumulation_steps: int = 1
     # on out-of-memory, halve the batch and double the accumulation (same effective batch and
-    # schedule; helpers.auto_batch). None: on GPUs (single process), off on the CPU
+    # schedule; helpers.training.auto_batch). None: on GPUs (single process), off on the CPU
     auto_batch_size: bool | None = None
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
@@ -91,11 +92,11 @@ class CaptionConfig:
     num_workers: int = 0
     freeze_vision_encoder: bool = False
     gradient_checkpointing: bool = False
-    # reuse a frozen image encoder's features after epoch 1 (helpers.feature_cache): needs
+    # reuse a frozen image encoder's features after epoch 1 (helpers.model.feature_cache): needs
     # freeze_vision_encoder=True or LoRA (its default targets leave the encoder frozen)
     cache_image_features: bool = False
-    # live curves through Accelerate's trackers (helpers.tracking): None, "tensorboard", or any
-    # tracker Accelerate supports ("wandb", "mlflow", "all"...); files go to <run_dir>/logs
+    # live curves through Accelerate's trackers (helpers.training.tracking): None, "tensorboard", or
+    # any tracker Accelerate supports ("wandb", "mlflow", "all"...); files go to <run_dir>/logs
     log_with: str | None = None
     log_every_steps: int = 10  # training loss, learning rate, gradient norm every N updates
 
@@ -104,20 +105,20 @@ class CaptionConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     lora_target_modules: tuple[str, ...] = ("query", "value")
-    # the learning rate of LoRA runs (helpers.modeling.lora_config); None: 4 x learning_rate
+    # the learning rate of LoRA runs (helpers.model.lora.lora_config); None: 4 x learning_rate
     lora_learning_rate: float | None = None
 
     # decoding of fine-tuned models: free to repeat the phrases real captions repeat ("can be
     # detected" two or three times), long enough for the longest real caption. Notebook 04
     # replaces these with the settings tune_decoding picks on the validation split
-    # (helpers.decoding); every results JSON records them and decoding_source.
+    # (helpers.eval.decoding); every results JSON records them and decoding_source.
     num_beams: int = 3
     max_new_tokens: int = 128
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     length_penalty: float = 1.0
     decoding_source: str = "fine-tuned defaults"  # what set the five fields above
-    # decoding of the zero-shot baseline (notebook 02, helpers.decoding.zero_shot_config): the
+    # decoding of the zero-shot baseline (notebook 02, helpers.eval.decoding.zero_shot_config): the
     # pretrained model rambles and repeats itself, so anti-repetition helps it
     zero_shot_repetition_penalty: float = 1.2
     zero_shot_no_repeat_ngram_size: int = 3
@@ -128,7 +129,7 @@ class CaptionConfig:
 
     # evaluation: None = the profile's scorer (roberta-large in full, packaged MiniLM offline)
     bertscore_model: str | None = None
-    # bootstrap 95% intervals over test images (helpers.bootstrap): resamples and their seed
+    # bootstrap 95% intervals over test images (helpers.eval.bootstrap): resamples and their seed
     bootstrap_resamples: int = 1000
     bootstrap_seed: int = 42
 

@@ -5,9 +5,9 @@
 
 It uploads, in one commit, the model of ``<run_dir>/final`` (weights, processor, and with LoRA the
 ``adapter/`` folder), its model card with the loading code naming ``repo_id``
-(helpers.model_card), the evaluation notebooks 04/05 recorded (``evaluation/``: results JSONs,
-comparison) and the training history (``training/history.csv``, ``training/summary.json``). The
-run's ``config.json`` stays home: it holds paths of your machine.
+(helpers.training.model_card), the evaluation notebooks 04/05 recorded (``evaluation/``: results
+JSONs, comparison) and the training history (``training/history.csv``, ``training/summary.json``).
+The run's ``config.json`` stays home: it holds paths of your machine.
 
 Log in first with ``hf auth login`` (or set ``HF_TOKEN``); the token is read by
 ``huggingface_hub`` and never printed or written. Offline, or without a valid token, it fails
@@ -25,7 +25,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
-from helpers.model_card import (
+from helpers.training.model_card import (
     ADAPTER_DIR,
     CARD_FILE,
     EVALUATION_DIR,
@@ -65,7 +65,7 @@ def share_run(
     if not (run_dir / EXPORT / "config.json").is_file():
         raise FileNotFoundError(
             f"{run_dir / EXPORT} holds no model: finish training the run first (notebook 03 or "
-            "05, or `python -m helpers.train`)."
+            "05, or `python -m helpers.training`)."
         )
     facts = card_facts(run_dir)
     if facts.stand_in and not allow_stand_in:

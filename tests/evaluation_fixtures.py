@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from helpers.metrics import BertScoreModel, ScorerInfo
-from helpers.records import Record
+from helpers.data.records import Record
+from helpers.eval.metrics import BertScoreModel, ScorerInfo
 
 
 def make_record(

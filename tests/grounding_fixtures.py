@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers.domain_facts import mention_spans
-from helpers.grounding import Explanation
-from helpers.records import Record
+from helpers.data.records import Record
+from helpers.eval.domain_facts import mention_spans
+from helpers.eval.grounding import Explanation
 
 FRAME, GRID = 32, 4  # processor frame side and patch grid: 8 px patches
 RAW = (64, 48)  # raw image (width, height): x scales by 0.5, y by 2/3

@@ -8,10 +8,10 @@ from pathlib import Path
 from evaluation_fixtures import fake_scorer, make_record
 from test_training import run_tiny, tiny_config
 
-from helpers.comparison import compare
 from helpers.config import CaptionConfig, load_config
-from helpers.evaluation_record import record_evaluation
-from helpers.results import Results, build_results
+from helpers.eval.comparison import compare
+from helpers.eval.record import record_evaluation
+from helpers.eval.results import Results, build_results
 
 # a made-up Hub id: the "real-profile" run records it as its base model; nothing is downloaded
 REAL_BASE = "example-org/blip-test-base"
@@ -43,7 +43,7 @@ def fake_evaluation(cfg: CaptionConfig) -> dict[str, Results]:
 
 
 def evaluated_run(tmp_path: Path, profile: str, lora: bool = False) -> CaptionConfig:
-    """A tiny run with its evaluation recorded (``helpers.evaluation_record``)."""
+    """A tiny run with its evaluation recorded (``helpers.eval.record``)."""
     cfg = tiny_run(tmp_path, profile, lora)
     runs = fake_evaluation(cfg)
     record_evaluation(cfg, runs, compare(runs), target="fine-tuned")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers.annotation_schema import OPTIONAL_FIELDS
-from helpers.records import load_records
-from helpers.synthetic import generate_samples, png_bytes
+from helpers.data.annotations import OPTIONAL_FIELDS
+from helpers.data.records import load_records
+from helpers.data.synthetic import generate_samples, png_bytes
 
 FULL = {  # every field of the schema, as the official README example has them
     "uniqueID": 1,

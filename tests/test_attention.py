@@ -11,9 +11,10 @@ import torch
 from transformers import BlipVisionModel
 from transformers.models.blip.modeling_blip import BlipAttention
 
-from helpers.attention import SdpaBlipAttention, use_sdpa
 from helpers.config import load_config
-from helpers.modeling import apply_lora, build_stand_in, load_captioner, stand_in_config
+from helpers.model.attention import SdpaBlipAttention, use_sdpa
+from helpers.model.loading import build_stand_in, load_captioner, stand_in_config
+from helpers.model.lora import apply_lora
 
 SIZE = 32
 TOLERANCE = {"atol": 1e-5, "rtol": 1e-4}  # fp32

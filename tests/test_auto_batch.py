@@ -11,10 +11,10 @@ import torch
 from safetensors.torch import load_file
 from test_training import TinyCollate, tiny_captions, tiny_config
 
-from helpers.checkpointing import read_history
-from helpers.modeling import build_offline_processor, build_stand_in
+from helpers.model.loading import build_offline_processor, build_stand_in
 from helpers.oom import BatchTooLargeError
-from helpers.training import train
+from helpers.training.checkpoints import read_history
+from helpers.training.loop import train
 
 OOM_ERRORS: dict[str, Callable[[], BaseException]] = {
     "cuda": lambda: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),

@@ -11,13 +11,13 @@ import torch
 from evaluation_fixtures import fake_scorer, make_record
 from PIL import Image
 
-from helpers import metrics
-from helpers.baselines import image_embeddings, majority_caption, nearest_neighbours
 from helpers.config import load_config
 from helpers.device import DeviceChoice
-from helpers.evaluation import score_baselines
-from helpers.modeling import load_captioner
-from helpers.results import load_results
+from helpers.eval import metrics
+from helpers.eval.baselines import image_embeddings, majority_caption, nearest_neighbours
+from helpers.eval.results import load_results
+from helpers.eval.scoring import score_baselines
+from helpers.model.loading import load_captioner
 
 CPU = DeviceChoice("cpu", "fp32", "test", "test")
 

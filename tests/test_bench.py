@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import prepare_dataset
 from helpers.config import load_config
-from helpers.data import prepare_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = ["baseline", "sdpa", "ckpt", "bf16", "lora+bf16+ckpt+sdpa", "lora", "lora+cache"]

@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 from evaluation_fixtures import fake_scorer, make_record
 
-from helpers import metrics
-from helpers.bootstrap import (
+from helpers.config import load_config
+from helpers.eval import metrics
+from helpers.eval.bootstrap import (
     headline_intervals,
     interval,
     mean_of,
     paired_intervals,
     resample_weights,
 )
-from helpers.config import load_config
-from helpers.results import build_results
+from helpers.eval.results import build_results
 
 
 @pytest.fixture(autouse=True)

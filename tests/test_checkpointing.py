@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.checkpointing import (
+from helpers.training.checkpoints import (
     STATE_FILE,
     find_checkpoint,
     load_trainable_state,

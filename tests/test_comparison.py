@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from evaluation_fixtures import fake_scorer, make_record
 
-from helpers import metrics
-from helpers.comparison import (
+from helpers.config import load_config
+from helpers.eval import metrics
+from helpers.eval.comparison import (
     collapse_warnings,
     compare,
     comparison_view,
@@ -17,8 +18,7 @@ from helpers.comparison import (
     metric_names,
     paired_rows,
 )
-from helpers.config import load_config
-from helpers.results import build_results
+from helpers.eval.results import build_results
 
 DYKE = "Ground deformation caused by a dyke can be detected."
 NONE = "No deformation activity can be detected."

@@ -14,10 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import data
-from helpers.batching import CaptionCollator, CaptionDataset
 from helpers.config import CaptionConfig
-from helpers.data import (
+from helpers.data import prepare as data
+from helpers.data.batching import CaptionCollator, CaptionDataset
+from helpers.data.prepare import (
     DatasetError,
     Record,
     load_records,

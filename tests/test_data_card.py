@@ -7,18 +7,18 @@ from collections import Counter
 from pathlib import Path
 
 from helpers.config import CaptionConfig
-from helpers.data import PreparedData
-from helpers.data_card import (
+from helpers.data.card import (
     build_data_card,
     caption_token_lengths,
     data_card_table,
     data_card_warnings,
     save_data_card,
 )
-from helpers.layouts import DataLayout
-from helpers.modeling import build_offline_processor
-from helpers.records import LoadReport, Record, SkippedItem
-from helpers.splits import Split
+from helpers.data.layouts import DataLayout
+from helpers.data.prepare import PreparedData
+from helpers.data.records import LoadReport, Record, SkippedItem
+from helpers.data.splits import Split
+from helpers.model.loading import build_offline_processor
 
 
 class WordTokenizer:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import data_extract
-from helpers.data_extract import STAMP_NAME, ArchiveError, extract_zip
+from helpers.data import archives as data_extract
+from helpers.data.archives import STAMP_NAME, ArchiveError, extract_zip
 
 
 def make_zip(

@@ -24,10 +24,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from helpers.checkpointing import read_history
 from helpers.messages import show_messages
-from helpers.modeling import build_offline_processor, build_stand_in
-from helpers.training import train
+from helpers.model.loading import build_offline_processor, build_stand_in
+from helpers.training.checkpoints import read_history
+from helpers.training.loop import train
 
 LOSS_TOLERANCE = 1e-5
 WEIGHT_TOLERANCE = 1e-4

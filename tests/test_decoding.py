@@ -1,5 +1,5 @@
 """Decoding: lengths that fit the real captions, repetition allowed after fine-tuning, and the
-choice of settings on the validation split (helpers.decoding)."""
+choice of settings on the validation split (helpers.eval.decoding)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import inference
-from helpers.batching import CaptionCollator
-from helpers.caption_stats import repeats_word_trigram
 from helpers.config import load_config
-from helpers.decoding import (
+from helpers.data.batching import CaptionCollator
+from helpers.data.caption_stats import repeats_word_trigram
+from helpers.data.records import Record
+from helpers.device import DeviceChoice
+from helpers.eval import inference
+from helpers.eval.decoding import (
     DECODING_FILE,
     Decoding,
     apply_saved_decoding,
@@ -25,10 +27,8 @@ from helpers.decoding import (
     tune_decoding,
     zero_shot_config,
 )
-from helpers.device import DeviceChoice
-from helpers.inference import caption_images, generation_kwargs
-from helpers.modeling import build_offline_processor, build_stand_in, decoder_start_token_id
-from helpers.records import Record
+from helpers.eval.inference import caption_images, generation_kwargs
+from helpers.model.loading import build_offline_processor, build_stand_in, decoder_start_token_id
 
 CPU = DeviceChoice("cpu", "fp32", "test", "test")
 REAL_MAX_TOKENS = 125  # the longest real caption, [CLS]/[SEP] included (DESIGN.md section 4)

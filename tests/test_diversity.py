@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.diversity import caption_diversity, diversity_notes
+from helpers.eval.diversity import caption_diversity, diversity_notes
 
 
 def test_a_collapsed_captioner_has_one_distinct_caption_and_a_warning():

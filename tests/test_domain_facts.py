@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.domain_facts import (
+from helpers.data.records import Record
+from helpers.eval.domain_facts import (
     ABSENT,
     CONTRADICTORY,
     DOMAIN_COLUMNS,
@@ -17,8 +18,7 @@ from helpers.domain_facts import (
     check_captions,
     read_facts,
 )
-from helpers.domain_scores import summarize_facts
-from helpers.records import Record
+from helpers.eval.domain_scores import summarize_facts
 
 README_CAPTION = (
     "Turbulent mixing effect or wave-like patterns caused by liquid and solid particles of the "

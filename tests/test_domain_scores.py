@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from evaluation_fixtures import make_record
 
-from helpers.domain_facts import check_captions
-from helpers.domain_scores import activity_scores, confusion_counts, summarize_facts
+from helpers.eval.domain_facts import check_captions
+from helpers.eval.domain_scores import activity_scores, confusion_counts, summarize_facts
 
 DYKE = "Ground deformation caused by a dyke can be detected."
 SILL = "A sill deforms the area."

@@ -1,10 +1,10 @@
 import pytest
 from evaluation_fixtures import fake_scorer, make_record
 
-from helpers import metrics
 from helpers.config import load_config
-from helpers.evaluation import headline, read_results
-from helpers.results import build_results, save_results
+from helpers.eval import metrics
+from helpers.eval.results import build_results, save_results
+from helpers.eval.scoring import headline, read_results
 
 
 def _summary(bert, cider, deformation, meteor=None):

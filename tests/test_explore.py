@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 from test_plots import assert_png_of
 
-from helpers.data import PreparedData, Record, Split
-from helpers.explore import records_table, sample_image_folder
-from helpers.plots import plot_dataset_overview, plot_image_grid
+from helpers.data.prepare import PreparedData, Record, Split
+from helpers.viz.figures import plot_dataset_overview, plot_image_grid
+from helpers.viz.tour import records_table, sample_image_folder
 
 
 def _data(tmp_path: Path) -> PreparedData:

@@ -1,4 +1,4 @@
-"""helpers.feature_cache: a frozen encoder runs once per image, and nothing else changes."""
+"""helpers.model.feature_cache: a frozen encoder runs once per image, and nothing else changes."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 import torch
 from test_training import IMAGE_SIZE, TinyCollate, losses, run_tiny, tiny_captions, tiny_config
 
-from helpers.feature_cache import cache_image_features
-from helpers.modeling import (
-    apply_lora,
+from helpers.model.feature_cache import cache_image_features
+from helpers.model.loading import (
     build_offline_processor,
     build_stand_in,
     freeze_vision_encoder,
     vision_encoder,
 )
+from helpers.model.lora import apply_lora
 
 
 def frozen_tiny() -> torch.nn.Module:

@@ -8,12 +8,13 @@ import torch
 from grounding_fixtures import explanation, one_hot
 from PIL import Image
 
-import helpers.grounding as grounding
+import helpers.eval.grounding as grounding
 from helpers.config import load_config
 from helpers.device import choose_device
-from helpers.grounding import Explanation, explain_caption, explain_captions, rollout, upsample
-from helpers.inference import caption_images
-from helpers.modeling import apply_lora, build_offline_processor, build_stand_in
+from helpers.eval.grounding import Explanation, explain_caption, explain_captions, rollout, upsample
+from helpers.eval.inference import caption_images
+from helpers.model.loading import build_offline_processor, build_stand_in
+from helpers.model.lora import apply_lora
 
 
 def heads(matrix: list[list[float]], count: int = 1) -> torch.Tensor:

@@ -20,7 +20,7 @@ from test_plots import assert_png_of
 
 from helpers.config import load_config
 from helpers.device import choose_device
-from helpers.grounding_eval import (
+from helpers.eval.grounding_eval import (
     GroundingRun,
     eligible,
     frame_polygons,
@@ -30,9 +30,9 @@ from helpers.grounding_eval import (
     save_grounding,
     summarize_grounding,
 )
-from helpers.grounding_plots import plot_grounding_examples
-from helpers.inference import caption_images
-from helpers.modeling import build_offline_processor, build_stand_in
+from helpers.eval.inference import caption_images
+from helpers.model.loading import build_offline_processor, build_stand_in
+from helpers.viz.grounding import plot_grounding_examples
 
 ELSEWHERE, TOP = one_hot(3, 0), one_hot(0, 0)
 

@@ -15,17 +15,17 @@ import pytest
 from PIL import Image
 
 from helpers.config import load_config
-from helpers.data import DatasetError, load_records, normalize_caption, prepare_dataset
-from helpers.hephaestus_release import (
+from helpers.data.prepare import DatasetError, load_records, normalize_caption, prepare_dataset
+from helpers.data.release import (
     DUPLICATE_CAPTION,
     RawFiles,
     build_release_zips,
     crop_box,
     deformation_polygons,
     find_raw_files,
-    main,
 )
-from helpers.synthetic import generate_samples, png_bytes
+from helpers.data.release.__main__ import main
+from helpers.data.synthetic import generate_samples, png_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RAW_SIZE = 96  # the "raw" InSARs are bigger than the output
@@ -319,7 +319,7 @@ def test_nothing_usable_is_a_clear_error(release: Release, tmp_path: Path) -> No
 
 def test_command_line(release: Release, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     command = [
-        sys.executable, "-m", "helpers.hephaestus_release",
+        sys.executable, "-m", "helpers.data.release",
         "--annotations", str(release.annotations), "--raw", str(release.raw),
         "--out", str(tmp_path / "out"), "--size", str(SIZE), "--unique-captions",
     ]  # fmt: skip

@@ -5,8 +5,9 @@ from PIL import Image
 
 from helpers.config import load_config
 from helpers.device import DeviceChoice
-from helpers.inference import caption_folder, caption_image, caption_images, generation_kwargs
-from helpers.modeling import apply_lora, build_offline_processor, build_stand_in
+from helpers.eval.inference import caption_folder, caption_image, caption_images, generation_kwargs
+from helpers.model.loading import build_offline_processor, build_stand_in
+from helpers.model.lora import apply_lora
 
 CPU = DeviceChoice("cpu", "fp32", "test", "test")
 

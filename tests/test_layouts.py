@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import data
 from helpers.config import CaptionConfig
-from helpers.data import DatasetError, prepare_dataset
-from helpers.layouts import LayoutError, find_layout
-from helpers.synthetic import SYNTHETIC_MARKER, generate_samples, png_bytes
+from helpers.data import prepare as data
+from helpers.data.layouts import LayoutError, find_layout
+from helpers.data.prepare import DatasetError, prepare_dataset
+from helpers.data.synthetic import SYNTHETIC_MARKER, generate_samples, png_bytes
 
 N = 24
 
@@ -205,7 +205,7 @@ def test_full_without_data_says_where_to_get_it_and_writes_nothing(
         "Finetune_Image_Captioning/Hephaestus_dataset",
         "git-lfs",
         "images_set1.zip ... images_set4.zip",
-        "python -m helpers.hephaestus_release",
+        "python -m helpers.data.release",
         "CAPTION_PROFILE=demo",
     ):
         assert needed in message
@@ -220,7 +220,7 @@ def test_full_refuses_synthetic_zips_left_in_the_real_folder(tmp_path: Path, sam
     cfg = full_config(tmp_path)
     one_images_zip(cfg.data_dir, samples)
     with zipfile.ZipFile(cfg.data_dir / "images.zip", "a") as archive:
-        archive.writestr(SYNTHETIC_MARKER, "made by helpers.synthetic")
+        archive.writestr(SYNTHETIC_MARKER, "made by helpers.data.synthetic")
     with pytest.raises(DatasetError, match=r"images\.zip is synthetic.*older version.*delete"):
         prepare_dataset(cfg, progress=False)
     assert not (cfg.data_dir / "extracted").exists()
@@ -229,7 +229,7 @@ def test_full_refuses_synthetic_zips_left_in_the_real_folder(tmp_path: Path, sam
 def test_full_refuses_synthetic_extracted_folders(tmp_path: Path, samples) -> None:
     cfg = full_config(tmp_path)
     extracted_folders(cfg.data_dir, samples)
-    (cfg.data_dir / "annotations" / SYNTHETIC_MARKER).write_text("made by helpers.synthetic")
+    (cfg.data_dir / "annotations" / SYNTHETIC_MARKER).write_text("made by helpers.data.synthetic")
     with pytest.raises(DatasetError, match="synthetic stand-in data"):
         prepare_dataset(cfg, progress=False)
 

@@ -12,10 +12,11 @@ import pytest
 import torch
 from safetensors import SafetensorError
 
-from helpers import metrics, modeling
 from helpers.config import load_config
-from helpers.load_errors import ModelLoadError, cached_model_folder, safetensors_problem
-from helpers.modeling import (
+from helpers.eval import metrics
+from helpers.model import loading as modeling
+from helpers.model.load_errors import ModelLoadError, cached_model_folder, safetensors_problem
+from helpers.model.loading import (
     ModelUnavailableError,
     build_offline_processor,
     build_stand_in,

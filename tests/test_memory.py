@@ -8,16 +8,26 @@ import torch
 from transformers import BlipForConditionalGeneration
 
 from helpers.config import CaptionConfig
-from helpers.memory import GIB, blip_activation_bytes, current_plan, estimate_training_memory
-from helpers.memory_advice import fit_advice, fit_report, lora_parameter_count, memory_check
-from helpers.modeling import (
-    apply_lora,
+from helpers.model.loading import (
     build_stand_in,
     freeze_vision_encoder,
     stand_in_config,
     vision_encoder,
 )
+from helpers.model.lora import apply_lora
 from helpers.oom import BatchTooLargeError, is_out_of_memory, map_in_halving_batches
+from helpers.training.memory import (
+    GIB,
+    blip_activation_bytes,
+    current_plan,
+    estimate_training_memory,
+)
+from helpers.training.memory_advice import (
+    fit_advice,
+    fit_report,
+    lora_parameter_count,
+    memory_check,
+)
 
 BLIP_LARGE_PARAMETERS = 446_290_492  # the true architecture (docs/PERFORMANCE.md's trainable)
 SEED_001_LORA_PARAMETERS = 614_400  # r=8 on query and value of the text decoder

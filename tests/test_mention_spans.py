@@ -6,7 +6,7 @@ import re
 
 from test_domain_facts import CASES
 
-from helpers.domain_facts import _TOPICS, mention_spans
+from helpers.eval.domain_facts import _TOPICS, mention_spans
 
 
 def test_spans_point_at_the_mentions_and_carry_their_polarity():

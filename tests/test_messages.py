@@ -16,17 +16,17 @@ def test_messages_appear_once_on_stdout(capsys):
     show_messages()  # a second call adds no second handler
     handlers = [h for h in logging.getLogger(ROOT_LOGGER).handlers if isinstance(h, StdoutHandler)]
     assert len(handlers) == 1
-    logging.getLogger("helpers.data").info("Saved a new split to somewhere.")
+    logging.getLogger("helpers.data.prepare").info("Saved a new split to somewhere.")
     assert capsys.readouterr().out == "Saved a new split to somewhere.\n"
 
 
 def test_only_the_main_process_speaks(capsys, monkeypatch):
     show_messages()
     monkeypatch.setenv("RANK", "1")
-    logging.getLogger("helpers.training").info("epoch 1/2: ...")
+    logging.getLogger("helpers.training.loop").info("epoch 1/2: ...")
     assert capsys.readouterr().out == ""
     monkeypatch.setenv("RANK", "0")
-    logging.getLogger("helpers.training").info("epoch 1/2: ...")
+    logging.getLogger("helpers.training.loop").info("epoch 1/2: ...")
     assert capsys.readouterr().out == "epoch 1/2: ...\n"
 
 

@@ -16,9 +16,9 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
-from helpers import metrics
 from helpers.config import load_config
-from helpers.metrics import (
+from helpers.eval import metrics
+from helpers.eval.metrics import (
     METRIC_COLUMNS,
     bertscore_choice,
     bleu_statistics,

@@ -8,8 +8,8 @@ import pytest
 from huggingface_hub import ModelCard
 from run_fixtures import REAL_BASE, evaluated_run, fake_evaluation, tiny_run
 
-from helpers.evaluation_record import record_evaluation
-from helpers.model_card import (
+from helpers.eval.record import record_evaluation
+from helpers.training.model_card import (
     CARD_FILE,
     card_facts,
     export_architecture,

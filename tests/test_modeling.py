@@ -23,10 +23,9 @@ from transformers import (
 
 from helpers.config import load_config
 from helpers.device import DeviceChoice
-from helpers.inference import caption_images
-from helpers.modeling import (
+from helpers.eval.inference import caption_images
+from helpers.model.loading import (
     ModelUnavailableError,
-    apply_lora,
     build_offline_processor,
     build_stand_in,
     count_parameters,
@@ -35,9 +34,8 @@ from helpers.modeling import (
     enable_gradient_checkpointing,
     freeze_vision_encoder,
     load_captioner,
-    load_lora,
-    merge_lora,
 )
+from helpers.model.lora import apply_lora, load_lora, merge_lora
 
 SIZE = 32
 CAPTIONS = ["no deformation activity can be detected .", "a mogi source is visible ."]
@@ -291,8 +289,8 @@ UNREACHABLE_HUB = """
 import time
 from helpers.config import load_config
 from helpers.device import DeviceChoice
-from helpers.inference import caption_images
-from helpers.modeling import ModelUnavailableError, load_captioner
+from helpers.eval.inference import caption_images
+from helpers.model.loading import ModelUnavailableError, load_captioner
 start = time.perf_counter()
 try:
     load_captioner(load_config("full"))

@@ -21,10 +21,10 @@ from nbclient import NotebookClient
 from PIL import Image
 
 from helpers.config import load_config
-from helpers.data import prepare_dataset
-from helpers.explore import sample_image_folder
-from helpers.metrics import METRIC_COLUMNS, tokenize
-from helpers.results import RESULT_COLUMNS, load_results
+from helpers.data.prepare import prepare_dataset
+from helpers.eval.metrics import METRIC_COLUMNS, tokenize
+from helpers.eval.results import RESULT_COLUMNS, load_results
+from helpers.viz.tour import sample_image_folder
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 ORDER = [

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from helpers import plots
+from helpers.viz import figures as plots
 
 PROVENANCE = "profile=smoke | model=random:tiny | SYNTHETIC stand-in data: not a Hephaestus result"
 

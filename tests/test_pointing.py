@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers.pointing import (
+from helpers.eval.pointing import (
     centre_map,
     mean_interval,
     patch_coverage,

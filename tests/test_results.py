@@ -11,11 +11,11 @@ import os
 import pytest
 from evaluation_fixtures import fake_scorer, make_record
 
-from helpers import metrics
 from helpers.config import load_config
-from helpers.domain_facts import DOMAIN_COLUMNS
-from helpers.metrics import METRIC_COLUMNS
-from helpers.results import (
+from helpers.eval import metrics
+from helpers.eval.domain_facts import DOMAIN_COLUMNS
+from helpers.eval.metrics import METRIC_COLUMNS
+from helpers.eval.results import (
     RESULT_COLUMNS,
     SUMMARY_KEYS,
     build_results,

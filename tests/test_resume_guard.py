@@ -21,10 +21,12 @@ from test_training import (
 from transformers import get_scheduler
 
 from helpers import device as dev
-from helpers import resume, training
-from helpers.checkpointing import RUN_FILE, SCALER_FILE, find_checkpoint
 from helpers.config import CaptionConfig, load_config
-from helpers.training import ResumeRefused, make_accelerator, rebase_schedule
+from helpers.training import loop as training
+from helpers.training import resume
+from helpers.training.accelerator import make_accelerator
+from helpers.training.checkpoints import RUN_FILE, SCALER_FILE, find_checkpoint
+from helpers.training.resume import ResumeRefused, rebase_schedule
 
 NOTEBOOK_05 = Path(__file__).resolve().parent.parent / "notebooks" / "05_lora_finetune.ipynb"
 
@@ -183,7 +185,7 @@ def test_an_accelerator_on_another_device_is_refused(monkeypatch):
 
 
 def test_notebook_05_and_the_command_line_make_the_same_lora_config():
-    from helpers import train as cli
+    from helpers.training import cli
 
     knobs = next(
         c

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from helpers.checkpointing import write_history
 from helpers.config import load_config
 from helpers.device import peak_memory_mb
-from helpers.runs import compare_runs, load_finetuned, pick_checkpoint
+from helpers.training.checkpoints import write_history
+from helpers.training.runs import compare_runs, load_finetuned, pick_checkpoint
 
 
 def _fake_run(run_dir, trainable, seconds, peak):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from helpers.config import CaptionConfig
-from helpers.records import DatasetError, Record
-from helpers.splits import (
+from helpers.data.records import DatasetError, Record
+from helpers.data.splits import (
     OFFICIAL_TEST_FRAMES,
     Split,
     load_or_make_split,

@@ -1,4 +1,4 @@
-"""Tests for the synthetic InSAR-like stand-in dataset (helpers.synthetic)."""
+"""Tests for the synthetic InSAR-like stand-in dataset (helpers.data.synthetic)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ import pytest
 from matplotlib.colors import rgb_to_hsv
 from PIL import Image
 
-from helpers.annotation_schema import FLAGS, typed_fields
-from helpers.caption_stats import has_typo, targets_missed
-from helpers.domain_facts import check_captions
-from helpers.domain_scores import summarize_facts
-from helpers.records import Record
-from helpers.synthetic import (
+from helpers.data.annotations import FLAGS, typed_fields
+from helpers.data.caption_stats import has_typo, targets_missed
+from helpers.data.records import Record
+from helpers.data.synthetic import (
     ACTIVITY_TYPES,
     INTENSITY_LEVELS,
     NO_DEFORMATION_SENTENCES,
@@ -31,6 +29,8 @@ from helpers.synthetic import (
     generate_samples,
     write_synthetic_dataset,
 )
+from helpers.eval.domain_facts import check_captions
+from helpers.eval.domain_scores import summarize_facts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FLAG_FIELDS = FLAGS  # the schema's 0/1 flags
@@ -358,7 +358,7 @@ def test_write_refuses_to_overwrite_and_is_byte_identical(tmp_path: Path) -> Non
 
 def test_command_line(tmp_path: Path) -> None:
     out = tmp_path / "synthetic"
-    command = [sys.executable, "-m", "helpers.synthetic", "--n", "4", "--out", str(out)]
+    command = [sys.executable, "-m", "helpers.data.synthetic", "--n", "4", "--out", str(out)]
     command += ["--size", "32", "--seed", "3"]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -404,7 +404,16 @@ def test_captions_use_the_real_phrase_families(annotations: list[dict]) -> None:
 
 
 def test_stats_command_prints_figures_beside_targets() -> None:
-    command = [sys.executable, "-m", "helpers.synthetic", "--stats", "--n", "60", "--seed", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "helpers.data.synthetic",
+        "--stats",
+        "--n",
+        "60",
+        "--seed",
+        "2",
+    ]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     figures, table = caption_stats_report(60, seed=2)

@@ -8,8 +8,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_training import run_tiny, tiny_config
 
-from helpers import tracking
-from helpers.tracking import LOG_FOLDER, RUN_NAME, CurveLogger, start_trackers
+from helpers.training import tracking
+from helpers.training.tracking import LOG_FOLDER, RUN_NAME, CurveLogger, start_trackers
 
 # 8 training samples at batch 4: 2 updates per epoch, 6 in 3 epochs
 UPDATES_PER_EPOCH = 2
@@ -121,7 +121,7 @@ def test_unknown_tracker_is_refused_by_accelerate(tmp_path):
 
 
 def test_cli_flag_sets_the_tracker():
-    from helpers.train import config_from_args, parse_args
+    from helpers.training.cli import config_from_args, parse_args
 
     args = parse_args(["--profile", "smoke", "--log-with", "tensorboard", "--log-every-steps", "5"])
     cfg = config_from_args(args)

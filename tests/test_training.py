@@ -14,17 +14,18 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from helpers import checkpointing, training
-from helpers.checkpointing import HISTORY_COLUMNS, find_checkpoint, read_history
 from helpers.config import CaptionConfig, load_config
-from helpers.modeling import (
-    apply_lora,
+from helpers.model.loading import (
     build_offline_processor,
     build_stand_in,
     count_parameters,
     load_captioner,
 )
-from helpers.training import (
+from helpers.model.lora import apply_lora
+from helpers.training import checkpoints as checkpointing
+from helpers.training import loop as training
+from helpers.training.checkpoints import HISTORY_COLUMNS, find_checkpoint, read_history
+from helpers.training.loop import (
     EpochShuffleSampler,
     NonFiniteLossError,
     ResumeRefused,
@@ -52,7 +53,7 @@ def tiny_captions(n: int, seed: int) -> list[dict]:
 
 
 class TinyCollate:
-    """What ``helpers.batching.CaptionCollator`` does, padded to a fixed length."""
+    """What ``helpers.data.batching.CaptionCollator`` does, padded to a fixed length."""
 
     def __init__(self, processor, max_length: int = 8) -> None:
         self.processor, self.max_length = processor, max_length
@@ -304,11 +305,11 @@ def test_more_epochs_continue_the_run_and_explain_the_learning_rate(tmp_path, ca
     assert "Changed since" not in capsys.readouterr().out
 
 
-# --- the command line (the only part that uses helpers.data) ---
+# --- the command line (the only part that uses helpers.data.prepare) ---
 
 
 def test_cli_trains_the_smoke_profile_and_lora_gets_its_own_run_dir(tmp_path, capsys):
-    from helpers import train as cli
+    from helpers.training import cli
 
     args = ["--profile", "smoke", "--device", "cpu", "--epochs", "1"]
     args += ["--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")]
@@ -333,7 +334,7 @@ def test_cli_trains_the_smoke_profile_and_lora_gets_its_own_run_dir(tmp_path, ca
 
 
 def test_cli_reports_the_data_from_the_main_process_only(tmp_path, monkeypatch, capsys):
-    from helpers import train as cli
+    from helpers.training import cli
 
     class OtherProcess:  # what make_accelerator gives a DDP process other than the main one
         is_main_process = False

@@ -11,9 +11,9 @@ from PIL import Image
 
 from helpers.config import load_config
 from helpers.device import DeviceChoice
-from helpers.inference import caption_images
-from helpers.modeling import build_offline_processor, build_stand_in
-from helpers.widgets import caption_upload_widget, caption_uploads
+from helpers.eval.inference import caption_images
+from helpers.model.loading import build_offline_processor, build_stand_in
+from helpers.viz.widgets import caption_upload_widget, caption_uploads
 
 CPU = DeviceChoice("cpu", "fp32", "test", "test")
 # two images the model cannot confuse, and the caption it learns for each

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from helpers import files
-from helpers.checkpointing import STATE_FILE, find_checkpoint, publish
-from helpers.data_extract import extract_zip
+from helpers.data.archives import extract_zip
 from helpers.files import backup_of, replaced_together, write_text_atomic
+from helpers.training.checkpoints import STATE_FILE, find_checkpoint, publish
 
 HELPERS = Path(__file__).resolve().parent.parent / "helpers"
 POSIX_ONLY_MODULES = ("resource", "fcntl", "termios", "pwd", "grp", "pty", "tty", "syslog")
@@ -35,9 +35,21 @@ POSIX_ONLY = re.compile(
     re.MULTILINE,
 )
 
+
 # Loads the third-party libraries first (they may use POSIX modules themselves, which is their
 # business), then makes the POSIX-only modules and calls unavailable, then imports every module
 # of helpers and reads the CPU's peak memory.
+def module_names(root: Path) -> list[str]:
+    """Every module and package under ``helpers`` by its dotted name, command lines left out."""
+    names = []
+    for path in root.rglob("*.py"):
+        parts = ("helpers", *path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__main__" or parts == ("helpers", "__init__"):
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
 IMPORT_EVERYTHING = """
 import importlib, os, pkgutil, signal, sys
 import accelerate, bert_score, huggingface_hub, matplotlib.pyplot, numpy, pandas, peft, PIL
@@ -49,9 +61,13 @@ for module, names in {calls!r}.items():
         if hasattr(sys.modules[module], name):
             delattr(sys.modules[module], name)
 import helpers
-names = sorted(info.name for info in pkgutil.iter_modules(helpers.__path__))
+names = sorted(
+    info.name
+    for info in pkgutil.walk_packages(helpers.__path__, "helpers.")
+    if not info.name.endswith("__main__")  # the command lines: importing one runs it
+)
 for name in names:
-    importlib.import_module("helpers." + name)
+    importlib.import_module(name)
 from helpers.device import peak_memory_mb
 assert peak_memory_mb("cpu") > 0
 print("imported", " ".join(names))
@@ -65,7 +81,7 @@ def test_every_helpers_module_imports_without_posix_only_modules():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     imported = done.stdout.split("imported", 1)[1].split()
-    assert sorted(imported) == sorted(p.stem for p in HELPERS.glob("*.py") if p.stem != "__init__")
+    assert sorted(imported) == sorted(module_names(HELPERS))
 
 
 def test_the_scan_recognises_posix_only_code():
@@ -82,8 +98,8 @@ def test_the_scan_recognises_posix_only_code():
 
 def test_no_helpers_module_uses_posix_only_code():
     found = [
-        f"{path.name}: {match.group(0).strip()}"
-        for path in sorted(HELPERS.glob("*.py"))
+        f"{path.relative_to(HELPERS)}: {match.group(0).strip()}"
+        for path in sorted(HELPERS.rglob("*.py"))
         for match in POSIX_ONLY.finditer(path.read_text(encoding="utf-8"))
     ]
     assert not found
