@@ -29,6 +29,7 @@ from helpers.training.model_card import (
     ADAPTER_DIR,
     CARD_FILE,
     EVALUATION_DIR,
+    CardFacts,
     card_facts,
     export_architecture,
     render_card,
@@ -74,11 +75,9 @@ def share_run(
             "Hephaestus model. Upload it only to test the sharing itself, with "
             "allow_stand_in=True; its card says it is a stand-in."
         )
-    operations = upload_plan(run_dir, repo_id)
+    operations = upload_plan(run_dir, repo_id, facts)
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
-        raise HubUploadError(
-            "HF_HUB_OFFLINE is set, so nothing can be uploaded: unset it and try again."
-        )
+        raise HubUploadError(upload_failure(OfflineModeIsEnabled()))
     api = api or HfApi(token=token)
     try:
         user = api.whoami()
@@ -96,9 +95,9 @@ def share_run(
     return str(url)
 
 
-def upload_plan(run_dir: Path, repo_id: str) -> list[CommitOperationAdd]:
-    """What ``share_run`` uploads, as Hub commit operations (see the module docstring)."""
-    facts = card_facts(run_dir)
+def upload_plan(run_dir: Path, repo_id: str, facts: CardFacts) -> list[CommitOperationAdd]:
+    """What ``share_run`` uploads, as Hub commit operations (see the module docstring);
+    ``facts`` are the run's (``card_facts``)."""
     export = run_dir / EXPORT
     operations = [
         CommitOperationAdd(path_in_repo=path.relative_to(export).as_posix(), path_or_fileobj=path)

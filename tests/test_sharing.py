@@ -6,7 +6,6 @@ from unittest import mock
 
 import httpx2
 import pytest
-from accelerate.state import AcceleratorState, GradientState
 from huggingface_hub import ModelCard
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 from run_fixtures import evaluated_run, tiny_run
@@ -19,10 +18,7 @@ REPO = "someone/insar-captioner"
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     """A real-profile LoRA run with its evaluation recorded (see tests.run_fixtures)."""
-    cfg = evaluated_run(tmp_path_factory.mktemp("share"), "full", lora=True)
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-    return cfg
+    return evaluated_run(tmp_path_factory.mktemp("share"), "full", lora=True)
 
 
 def fake_api() -> mock.MagicMock:

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_structure import module_name
 
 from helpers import files
 from helpers.data.archives import extract_zip
@@ -39,17 +40,6 @@ POSIX_ONLY = re.compile(
 # Loads the third-party libraries first (they may use POSIX modules themselves, which is their
 # business), then makes the POSIX-only modules and calls unavailable, then imports every module
 # of helpers and reads the CPU's peak memory.
-def module_names(root: Path) -> list[str]:
-    """Every module and package under ``helpers`` by its dotted name, command lines left out."""
-    names = []
-    for path in root.rglob("*.py"):
-        parts = ("helpers", *path.relative_to(root).with_suffix("").parts)
-        if parts[-1] == "__main__" or parts == ("helpers", "__init__"):
-            continue
-        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return names
-
-
 IMPORT_EVERYTHING = """
 import importlib, os, pkgutil, signal, sys
 import accelerate, bert_score, huggingface_hub, matplotlib.pyplot, numpy, pandas, peft, PIL
@@ -81,7 +71,8 @@ def test_every_helpers_module_imports_without_posix_only_modules():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     imported = done.stdout.split("imported", 1)[1].split()
-    assert sorted(imported) == sorted(module_names(HELPERS))
+    expected = [module_name(p) for p in HELPERS.rglob("*.py") if p.stem != "__main__"]
+    assert sorted(imported) == sorted(name for name in expected if name != "helpers")
 
 
 def test_the_scan_recognises_posix_only_code():

@@ -72,7 +72,7 @@ def record_evaluation(
     for export in EXPORTS:
         if (run_dir / export / "config.json").is_file():
             write_export_cards(run_dir / export, facts)
-    steps = json.loads((run_dir / "summary.json").read_text())["optimizer_steps"]
+    steps = facts.training["optimizer_steps"]
     scores = {
         f"eval/{key}": metric["value"]
         for key, metric in index["metrics"].items()

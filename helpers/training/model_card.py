@@ -26,6 +26,7 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from helpers.config import CaptionConfig
 from helpers.files import write_text_atomic
+from helpers.training.checkpoints import find_checkpoint, read_run
 
 CARD_FILE = "README.md"
 ADAPTER_DIR = "adapter"  # helpers.training.checkpoints keeps LoRA adapters there in every export
@@ -68,10 +69,15 @@ def card_facts(
 ) -> CardFacts:
     """The facts of the run in ``run_dir``. ``run`` (its ``helpers.training.resume.run_record``) and
     ``state`` (its ``TrainingState``) are passed while training; otherwise they are read from
-    ``last/run.json`` and ``summary.json``."""
+    the checkpoint's ``run.json`` and ``summary.json``."""
     run_dir = Path(run_dir)
     if run is None:
-        run = _read_json(run_dir / "last" / "run.json")
+        checkpoint = find_checkpoint(run_dir)
+        run = read_run(checkpoint) if checkpoint else None
+        if run is None:
+            raise FileNotFoundError(
+                f"{run_dir} holds no checkpoint with its run record: the run folder is incomplete."
+            )
     if state is None:
         training = _read_json(run_dir / "summary.json")
     else:  # device and precision are in the history rows while training

@@ -41,8 +41,8 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from helpers.data import annotations as annotation_schema
 from helpers.data import records, synthetic
+from helpers.data.annotations import InvalidRecord, polygons
 from helpers.data.records import DatasetError, LoadReport, Record, SkippedItem
 from helpers.files import replaced_together, write_zip_entry
 
@@ -100,8 +100,8 @@ def deformation_polygons(annotation: dict[str, Any]) -> list[list[float]]:
     """The ``segmentation_mask`` polygons of a raw annotation as lists (see
     ``helpers.data.annotations.polygons``); raises ``ValueError`` for a malformed mask."""
     try:
-        return [list(polygon) for polygon in annotation_schema.polygons(annotation)]
-    except annotation_schema.InvalidRecord as err:
+        return [list(polygon) for polygon in polygons(annotation)]
+    except InvalidRecord as err:
         raise ValueError(f"segmentation_mask: {err.args[-1]}") from err
 
 
