@@ -1,6 +1,6 @@
 """Share a finished run on the Hugging Face Hub: one call, private by default.
 
-    from helpers.sharing import share_run
+    from helpers import share_run
     share_run(cfg.run_dir, "your-name/blip-large-hephaestus", private=True)
 
 It uploads, in one commit, the model of ``<run_dir>/final`` (weights, processor, and with LoRA the

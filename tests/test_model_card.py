@@ -40,6 +40,7 @@ def test_every_export_of_a_stand_in_run_has_a_card_that_says_so(tmp_path, capsys
         assert card.data.library_name == ("peft" if adapter else "transformers")
         assert body_first_line(card).startswith("# STAND-IN, not a Hephaestus model")
         assert {"stand-in", "synthetic-data", "random-init"} <= set(card.data.tags)
+        assert "hephaestus" not in card.data.tags
         assert card.data.base_model is None  # a random-init model has no base on the Hub
         assert "random:tiny" in body_first_line(card)
         assert card.data.eval_results is None  # not evaluated yet
@@ -52,7 +53,7 @@ def test_a_real_profile_card_names_its_base_model_and_carries_the_metrics(tmp_pa
     card = ModelCard.load(cfg.run_dir / "final" / CARD_FILE)
     assert card.data.base_model == REAL_BASE
     assert not body_first_line(card).startswith("# STAND-IN")
-    assert "stand-in" not in card.data.tags
+    assert "stand-in" not in card.data.tags and "hephaestus" in card.data.tags
     assert card.data.datasets == ["Hephaestus"]
 
     summary = json.loads((cfg.run_dir / "evaluation" / "metrics_fine_tuned.json").read_text())

@@ -146,7 +146,9 @@ def title(facts: CardFacts, adapter: bool) -> str:
 def card_data(facts: CardFacts, adapter: bool) -> ModelCardData:
     """The YAML header's fields (``huggingface_hub.ModelCardData``)."""
     base = facts.cfg.model_name
-    tags = ["image-captioning", "blip", "insar", "remote-sensing", "hephaestus"]
+    tags = ["image-captioning", "blip", "insar", "remote-sensing"]
+    if not facts.data_synthetic:  # a Hub search for Hephaestus models finds no stand-ins
+        tags.append("hephaestus")
     if facts.lora:
         tags.append("lora")
     if facts.stand_in:
