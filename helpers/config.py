@@ -138,9 +138,14 @@ class CaptionConfig:
             raise ValueError(f"split={self.split!r}: choose one of {', '.join(SPLIT_RULES)}")
 
     @property
+    def synthetic_data(self) -> bool:
+        """True for the stand-in profiles, which train on synthetic data (``full`` refuses it)."""
+        return self.profile != "full"
+
+    @property
     def is_stand_in(self) -> bool:
         """True when the model or the data is a stand-in, so results must be labelled as such."""
-        return self.profile != "full" or self.model_name.startswith("random:")
+        return self.synthetic_data or self.model_name.startswith("random:")
 
     def provenance(self, data_synthetic: bool) -> str:
         """One line saying what produced a result; every figure and results file carries it.

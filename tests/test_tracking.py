@@ -25,6 +25,18 @@ def scalars(run_dir, purge: bool = True) -> dict[str, list[tuple[int, float]]]:
     }
 
 
+def texts(run_dir) -> dict[str, list[tuple[int, str]]]:
+    """Every text TensorBoard shows for the run (its Text tab), by tag."""
+    events = EventAccumulator(str(run_dir / LOG_FOLDER / RUN_NAME))
+    events.Reload()
+    return {
+        tag.removesuffix("/text_summary"): [
+            (event.step, event.tensor_proto.string_val[0].decode()) for event in events.Tensors(tag)
+        ]
+        for tag in events.Tags()["tensors"]
+    }
+
+
 def steps(curve: list[tuple[int, float]]) -> list[int]:
     return [step for step, _ in curve]
 
@@ -48,6 +60,9 @@ def test_tensorboard_gets_the_loss_of_every_logged_step(tmp_path, capsys):
         [row["val_loss"] for row in result.history], rel=1e-6
     )
     assert steps(curves["train/samples_per_second"]) == [2, 4, 6]
+    # the curves say what made them: here a random-init model on synthetic data
+    assert texts(result.run_dir)["provenance"] == [(0, cfg.provenance(True))]
+    assert cfg.provenance(True).endswith("not a Hephaestus result")
 
 
 def test_losses_are_averaged_between_logged_steps():
@@ -96,6 +111,7 @@ def test_resumed_run_continues_the_curves_without_duplicate_steps(tmp_path, monk
     for tag in ("train/loss", "train/learning_rate", "val/loss"):
         assert steps(shown[tag]) == steps(expected[tag])  # every step once, in order
         assert [v for _, v in shown[tag]] == pytest.approx([v for _, v in expected[tag]])
+    assert texts(resumed.run_dir) == texts(straight.run_dir)  # the provenance once, at step 0
 
 
 def test_no_tracker_no_logs(tmp_path, capsys):

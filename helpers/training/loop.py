@@ -180,8 +180,9 @@ def train(
         # a new run logs from step 0 (the loss before training), a resumed one after its updates
         first_step = resumed_from * updates_per_epoch + (1 if resumed_from else 0)
         curves = CurveLogger(start_trackers(cfg.log_with, run_dir, first_step), cfg.log_every_steps)
-        if not resumed_from:
-            curves.log({"val/loss": state.initial_val_loss}, step=0)
+        if not resumed_from:  # what made the curves, in TensorBoard's Text tab
+            provenance = cfg.provenance(cfg.synthetic_data)
+            curves.log({"val/loss": state.initial_val_loss, "provenance": provenance}, step=0)
 
         try:
             for epoch in range(state.epochs_done, cfg.epochs):

@@ -52,8 +52,7 @@ class CardFacts:
 
     @property
     def data_synthetic(self) -> bool:
-        """The stand-in profiles train on synthetic data; ``full`` refuses it (``prepare``)."""
-        return self.cfg.profile != "full"
+        return self.cfg.synthetic_data
 
     @property
     def random_init(self) -> bool:

@@ -10,6 +10,8 @@ What a run logs, against the optimizer step (update) it reached:
 
 * every ``cfg.log_every_steps`` updates: ``train/loss`` (mean over those updates),
   ``train/learning_rate`` and ``train/grad_norm`` (mean norm before clipping);
+* at step 0: ``provenance``, the run's ``cfg.provenance`` line as text, so a stand-in's curves
+  say so;
 * at step 0 and after each epoch: ``val/loss``; after each epoch ``train/epoch_loss``,
   ``train/samples_per_second`` and ``train/peak_memory_mb``;
 * when a notebook evaluates the run (``helpers.eval.record``): its headline metrics as
@@ -104,8 +106,8 @@ class CurveLogger:
             self._losses.clear()
             self._norms.clear()
 
-    def log(self, values: Mapping[str, float], step: int) -> None:
-        """Log ``values`` at ``step`` to every tracker."""
+    def log(self, values: Mapping[str, float | str], step: int) -> None:
+        """Log ``values`` (numbers, or text) at ``step`` to every tracker."""
         for tracker in self.trackers:
             tracker.log(dict(values), step=step)
 
