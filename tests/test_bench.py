@@ -157,3 +157,20 @@ def test_grounding_demo_script_trains_then_reports(tmp_path, monkeypatch):
     assert set(grounding["pointing_accuracy"]) == {"model", "centre", "uniform"}
     assert (tmp_path / "assets" / "smoke" / "grounding_examples.png").is_file()
     assert "pointing accuracy" in done.stdout
+
+
+def test_tracking_check_script(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, str(ROOT / "bench" / "tracking_check.py"), "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "tracking_check.json").read_text())
+    # 8 updates in 2 epochs, 4 more after the resume: every step once
+    assert report["scalars"]["train/loss"] == {"steps": list(range(1, 13)), "duplicates": 0}
+    assert report["scalars"]["val/loss"]["steps"] == [0, 4, 8, 12]
+    [provenance] = report["texts"]["provenance"]
+    assert provenance.endswith("not a Hephaestus result")
+    sizes = report["installed_mb"]
+    parts = [sizes[name] for name in ("tensorboard", "tensorboard-data-server", "grpcio")]
+    assert sizes["tensorboard_total"] == pytest.approx(sum(parts), abs=0.2)
+    assert 0 < sizes["tensorboard_total"] < sizes["environment"]
