@@ -20,11 +20,10 @@ from importlib import metadata
 from pathlib import Path
 
 from bench_cli import RESULTS_DIR, write_json_report
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from helpers.messages import show_messages
 from helpers.training.cli import main as train_main
-from helpers.training.tracking import LOG_FOLDER, RUN_NAME
+from helpers.training.tracking import read_curves
 
 TENSORBOARD_PACKAGES = ("tensorboard", "tensorboard-data-server", "grpcio")
 
@@ -54,18 +53,13 @@ def footprint() -> dict[str, float]:
 
 def curves(run_dir: Path) -> dict[str, object]:
     """Each scalar curve's steps and duplicate count, and the texts, as TensorBoard shows them."""
-    events = EventAccumulator(str(run_dir / LOG_FOLDER / RUN_NAME))
-    events.Reload()
-    scalars = {}
-    for tag in sorted(events.Tags()["scalars"]):
-        steps = [event.step for event in events.Scalars(tag)]
-        scalars[tag] = {"steps": steps, "duplicates": len(steps) - len(set(steps))}
-    texts = {
-        tag.removesuffix("/text_summary"): [
-            event.tensor_proto.string_val[0].decode() for event in events.Tensors(tag)
-        ]
-        for tag in events.Tags()["tensors"]
-    }
+    scalars, texts = {}, {}
+    for tag, points in sorted(read_curves(run_dir).items()):
+        if all(isinstance(value, str) for _, value in points):
+            texts[tag] = [value for _, value in points]
+        else:
+            steps = [step for step, _ in points]
+            scalars[tag] = {"steps": steps, "duplicates": len(steps) - len(set(steps))}
     return {"scalars": scalars, "texts": texts}
 
 

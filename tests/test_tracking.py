@@ -5,36 +5,13 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_training import run_tiny, tiny_config
 
 from helpers.training import tracking
-from helpers.training.tracking import LOG_FOLDER, RUN_NAME, CurveLogger, start_trackers
+from helpers.training.tracking import LOG_FOLDER, CurveLogger, read_curves, start_trackers
 
 # 8 training samples at batch 4: 2 updates per epoch, 6 in 3 epochs
 UPDATES_PER_EPOCH = 2
-
-
-def scalars(run_dir, purge: bool = True) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar curve TensorBoard shows for the run (``purge=False``: the raw events)."""
-    events = EventAccumulator(str(run_dir / LOG_FOLDER / RUN_NAME), purge_orphaned_data=purge)
-    events.Reload()
-    return {
-        tag: [(event.step, event.value) for event in events.Scalars(tag)]
-        for tag in events.Tags()["scalars"]
-    }
-
-
-def texts(run_dir) -> dict[str, list[tuple[int, str]]]:
-    """Every text TensorBoard shows for the run (its Text tab), by tag."""
-    events = EventAccumulator(str(run_dir / LOG_FOLDER / RUN_NAME))
-    events.Reload()
-    return {
-        tag.removesuffix("/text_summary"): [
-            (event.step, event.tensor_proto.string_val[0].decode()) for event in events.Tensors(tag)
-        ]
-        for tag in events.Tags()["tensors"]
-    }
 
 
 def steps(curve: list[tuple[int, float]]) -> list[int]:
@@ -44,7 +21,7 @@ def steps(curve: list[tuple[int, float]]) -> list[int]:
 def test_tensorboard_gets_the_loss_of_every_logged_step(tmp_path, capsys):
     cfg = tiny_config(tmp_path / "run", log_with="tensorboard", log_every_steps=1)
     _, result = run_tiny(cfg)
-    curves = scalars(result.run_dir)
+    curves = read_curves(result.run_dir)
 
     assert steps(curves["train/loss"]) == [1, 2, 3, 4, 5, 6]
     assert steps(curves["train/learning_rate"]) == [1, 2, 3, 4, 5, 6]
@@ -61,7 +38,7 @@ def test_tensorboard_gets_the_loss_of_every_logged_step(tmp_path, capsys):
     )
     assert steps(curves["train/samples_per_second"]) == [2, 4, 6]
     # the curves say what made them: here a random-init model on synthetic data
-    assert texts(result.run_dir)["provenance"] == [(0, cfg.provenance(True))]
+    assert curves["provenance"] == [(0, cfg.provenance(True))]
     assert cfg.provenance(True).endswith("not a Hephaestus result")
 
 
@@ -104,14 +81,14 @@ def test_resumed_run_continues_the_curves_without_duplicate_steps(tmp_path, monk
     _, resumed = run_tiny(cfg)
     assert resumed.resumed_from_epoch == 1
 
-    raw = scalars(resumed.run_dir, purge=False)
+    raw = read_curves(resumed.run_dir, purge=False)
     assert steps(raw["train/loss"]).count(3) == 2  # the killed process logged step 3 too
-    shown = scalars(resumed.run_dir)
-    expected = scalars(straight.run_dir)
+    shown = read_curves(resumed.run_dir)
+    expected = read_curves(straight.run_dir)
     for tag in ("train/loss", "train/learning_rate", "val/loss"):
         assert steps(shown[tag]) == steps(expected[tag])  # every step once, in order
         assert [v for _, v in shown[tag]] == pytest.approx([v for _, v in expected[tag]])
-    assert texts(resumed.run_dir) == texts(straight.run_dir)  # the provenance once, at step 0
+    assert shown["provenance"] == expected["provenance"]  # once, at step 0
 
 
 def test_no_tracker_no_logs(tmp_path, capsys):

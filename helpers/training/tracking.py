@@ -118,6 +118,25 @@ class CurveLogger:
         self.trackers = []
 
 
+def read_curves(run_dir: Path, purge: bool = True) -> dict[str, list[tuple[int, float | str]]]:
+    """What TensorBoard shows for the run in ``run_dir``: each logged tag (scalars, and texts
+    such as ``provenance``) as ``(step, value)`` pairs in order. ``purge=False`` keeps what a
+    resumed run hides: the raw events an interrupted process wrote."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(Path(run_dir) / LOG_FOLDER / RUN_NAME), purge_orphaned_data=purge)
+    events.Reload()
+    tags = events.Tags()
+    curves: dict[str, list[tuple[int, float | str]]] = {
+        tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in tags["scalars"]
+    }
+    for tag in tags["tensors"]:  # add_text stores "<tag>/text_summary" string tensors
+        curves[tag.removesuffix("/text_summary")] = [
+            (event.step, event.tensor_proto.string_val[0].decode()) for event in events.Tensors(tag)
+        ]
+    return curves
+
+
 def log_once(log_with: str | None, run_dir: Path, values: Mapping[str, float], step: int) -> None:
     """Log one set of ``values`` at ``step`` to the run's trackers (e.g. evaluation metrics)."""
     if not log_with:
@@ -129,4 +148,4 @@ def log_once(log_with: str | None, run_dir: Path, values: Mapping[str, float], s
         logger.finish()
 
 
-__all__ = ["LOG_FOLDER", "RUN_NAME", "CurveLogger", "log_once", "start_trackers"]
+__all__ = ["LOG_FOLDER", "RUN_NAME", "CurveLogger", "log_once", "read_curves", "start_trackers"]
