@@ -100,6 +100,14 @@ class CaptionConfig:
     log_with: str | None = None
     log_every_steps: int = 10  # training loss, learning rate, gradient norm every N updates
 
+    # attribute heads (helpers.model.attributes): BLIP predicts the annotation's facts from the
+    # image features (deformation, activity types, intensities, sectors, atmosphere), trained
+    # with the caption loss at attribute_loss_weight; with attribute_prompt it also captions
+    # from those facts (the annotation's in training, the heads' at test time)
+    attribute_heads: bool = False
+    attribute_prompt: bool = False
+    attribute_loss_weight: float = 3.0
+
     # LoRA (seed 001's recipe: 614,400 trainable parameters on BLIP-large)
     lora_r: int = 8
     lora_alpha: int = 32

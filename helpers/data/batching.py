@@ -13,11 +13,13 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from helpers.data.attributes import attribute_targets, prompt_ids
 from helpers.data.records import Record
 
 
 class CaptionDataset(Dataset):
-    """Items ``{"unique_id", "image" (PIL RGB), "caption"}``.
+    """Items ``{"unique_id", "image" (PIL RGB), "caption", "attribute_targets"}`` (the
+    record's facts, ``helpers.data.attributes``).
 
     With a ``processor``, items also carry ``pixel_values`` computed per item, so image
     preprocessing runs in the DataLoader workers; ``CaptionCollator`` then only tokenizes.
@@ -30,11 +32,24 @@ class CaptionDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def attribute_targets(self) -> list[tuple[float, ...]]:
+        """Every record's attribute targets (each image's header is read for its size)."""
+        targets = []
+        for record in self.records:
+            with Image.open(record.image_path) as image:
+                targets.append(attribute_targets(record, image.size))
+        return targets
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         with Image.open(record.image_path) as image:
             rgb = image.convert("RGB")
-        item = {"unique_id": record.unique_id, "image": rgb, "caption": record.caption}
+        item = {
+            "unique_id": record.unique_id,
+            "image": rgb,
+            "caption": record.caption,
+            "attribute_targets": attribute_targets(record, rgb.size),
+        }
         if self.processor is not None:
             pixels = self.processor(images=rgb, return_tensors="pt")["pixel_values"]
             item["pixel_values"] = pixels[0]
@@ -51,14 +66,27 @@ class CaptionCollator:
     but its tokenizer begins sequences with ``[CLS]`` and its ``forward`` does not swap them; pass
     the model's start id (``modeling.decoder_start_token_id``) so training sees what generation
     sees. None (GIT and other models) leaves the ids as tokenized.
+
+    ``attribute_prompt``: (word ids, filler id) of a model captioning from an attribute prompt
+    (``helpers.model.attributes.prompt_settings``): each caption is preceded by the prompt of
+    its annotation's facts, right after the start token, with label -100 (never in the loss).
+    With it, or ``with_targets=True``, the batch also carries ``attribute_targets``.
     """
 
     def __init__(
-        self, processor: Any, max_length: int, decoder_start_token_id: int | None = None
+        self,
+        processor: Any,
+        max_length: int,
+        decoder_start_token_id: int | None = None,
+        *,
+        attribute_prompt: tuple[Sequence[int], int] | None = None,
+        with_targets: bool = False,
     ) -> None:
         self.processor = processor
         self.max_length = max_length
         self.decoder_start_token_id = decoder_start_token_id
+        self.attribute_prompt = attribute_prompt
+        self.with_targets = with_targets or attribute_prompt is not None
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         text_args = {"padding": "longest", "truncation": True, "max_length": self.max_length}
@@ -72,11 +100,20 @@ class CaptionCollator:
             pixel_values = enc["pixel_values"]
         if self.decoder_start_token_id is not None:
             enc["input_ids"][:, 0] = self.decoder_start_token_id
-        labels = enc["input_ids"].clone()
-        labels[enc["attention_mask"] == 0] = -100
-        return {
-            "pixel_values": pixel_values,
-            "input_ids": enc["input_ids"],
-            "attention_mask": enc["attention_mask"],
-            "labels": labels,
-        }
+        input_ids, attention_mask = enc["input_ids"], enc["attention_mask"]
+        labels = input_ids.clone()
+        labels[attention_mask == 0] = -100
+        batch = {"pixel_values": pixel_values}
+        if self.with_targets:
+            targets = torch.tensor([item["attribute_targets"] for item in items])
+            batch["attribute_targets"] = targets
+        if self.attribute_prompt is not None:
+            word_ids, filler_id = self.attribute_prompt
+            prompt = torch.tensor([prompt_ids(row, word_ids, filler_id) for row in targets])
+            input_ids = torch.cat([input_ids[:, :1], prompt, input_ids[:, 1:]], dim=1)
+            attention_mask = torch.cat(
+                [attention_mask[:, :1], torch.ones_like(prompt), attention_mask[:, 1:]], dim=1
+            )
+            ignored = torch.full_like(prompt, -100)
+            labels = torch.cat([labels[:, :1], ignored, labels[:, 1:]], dim=1)
+        return {**batch, "input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}

@@ -15,6 +15,7 @@ from helpers.device import DeviceChoice
 from helpers.eval.baselines import MAJORITY, NEAREST, STAGES, majority_caption, nearest_neighbours
 from helpers.eval.inference import caption_images
 from helpers.eval.metrics import BertScoreModel, load_bertscorer
+from helpers.eval.reliance import diagnose
 from helpers.eval.results import Results, build_results, load_results, load_summary, save_results
 from helpers.model.loading import load_captioner
 from helpers.training.runs import pick_checkpoint
@@ -50,15 +51,22 @@ def caption_and_score(
     data_synthetic: bool,
     scorer: BertScoreModel | None = None,
     model_label: str | None = None,
+    diagnostics: bool = True,
 ) -> Results:
     """Caption ``records`` in batches, score against their captions, write
-    ``results_<stage>.csv`` + ``metrics_<stage>.json`` to ``cfg.output_dir``, return the results."""
+    ``results_<stage>.csv`` + ``metrics_<stage>.json`` to ``cfg.output_dir``, return the results.
+
+    ``diagnostics`` adds ``summary["diagnostics"]`` (``helpers.eval.reliance.diagnose``: image
+    reliance, the blank-image caption, the attribute heads' scores); it captions the records once
+    more, shuffled."""
     if not records:
         raise ValueError("no records to caption: the split is empty")
     captions = caption_images(model, processor, [r.image_path for r in records], cfg, device)
     results = build_results(
         records, captions, cfg, scorer=scorer, data_synthetic=data_synthetic, model=model_label
     )
+    if diagnostics and len(records) > 1:
+        results.summary["diagnostics"] = diagnose(model, processor, records, captions, cfg, device)
     _save(results, stage)
     return results
 

@@ -44,6 +44,12 @@ from transformers import (
 from helpers.config import CaptionConfig
 from helpers.data.tokenizer import offline_tokenizer
 from helpers.model.attention import use_sdpa
+from helpers.model.attributes import (
+    HEADS_KEY,
+    BlipAttributeCaptioner,
+    heads_settings,
+    with_attribute_heads,
+)
 from helpers.model.load_errors import ModelLoadError, explain_load_error
 
 STAND_IN_PREFIX = "random:"
@@ -94,9 +100,13 @@ def load_captioner(cfg: CaptionConfig, *, cache_dir: str | Path | None = None) -
     """Load ``cfg.model_name``: a stand-in ("random:..."), a local folder or a Hub id."""
     name = cfg.model_name
     if name.startswith(STAND_IN_PREFIX):
-        model = build_stand_in(name, cfg.image_size, seed=cfg.seed, attn=cfg.attn_implementation)
+        processor = build_offline_processor(cfg.image_size)
+        heads = _heads(cfg, processor)
+        model = build_stand_in(
+            name, cfg.image_size, seed=cfg.seed, attn=cfg.attn_implementation, heads=heads
+        )
         source = f"{name}: BLIP architecture with random weights (seed {cfg.seed}), not pretrained"
-        return Captioner(model, build_offline_processor(cfg.image_size), "blip", source)
+        return Captioner(model, processor, "blip", source)
     folder = Path(name).expanduser()
     if folder.is_dir():
         return _load_local(folder, cfg)
@@ -139,10 +149,16 @@ def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) 
     weights = dict(common, use_safetensors=True, attn_implementation=cfg.attn_implementation)
     if config.model_type == "blip":
         weights["attn_implementation"] = _blip_attn(cfg.attn_implementation)
-        model = BlipForConditionalGeneration.from_pretrained(name, **weights)
+        processor = BlipProcessor.from_pretrained(name, **common)
+        heads = getattr(config, HEADS_KEY, None) or _heads(cfg, processor)
+        if heads:  # a fine-tuned model keeps its heads; a pretrained one gets new ones
+            config = with_attribute_heads(config, heads)
+            model = BlipAttributeCaptioner.from_pretrained(name, config=config, **weights)
+        else:
+            model = BlipForConditionalGeneration.from_pretrained(name, **weights)
         if cfg.attn_implementation == "sdpa":
             use_sdpa(model)
-        return Captioner(model, BlipProcessor.from_pretrained(name, **common), "blip", source)
+        return Captioner(model, processor, "blip", source)
     if config.model_type == "git":
         model = AutoModelForCausalLM.from_pretrained(name, **weights)
         return Captioner(model, AutoProcessor.from_pretrained(name, **common), "git", source)
@@ -195,16 +211,32 @@ def stand_in_config(name: str, image_size: int) -> BlipConfig:
     )
 
 
+def _heads(cfg: CaptionConfig, processor: Any) -> dict[str, Any] | None:
+    """The attribute-head settings ``cfg`` asks for (None: no heads)."""
+    if not (cfg.attribute_heads or cfg.attribute_prompt):
+        return None
+    return heads_settings(
+        processor.tokenizer, prompt=cfg.attribute_prompt, loss_weight=cfg.attribute_loss_weight
+    )
+
+
 def build_stand_in(
-    name: str, image_size: int, *, seed: int = 0, attn: str = "eager"
+    name: str,
+    image_size: int,
+    *,
+    seed: int = 0,
+    attn: str = "eager",
+    heads: dict[str, Any] | None = None,
 ) -> BlipForConditionalGeneration:
-    """A BLIP captioner with random weights; the same ``seed`` gives the same weights."""
+    """A BLIP captioner with random weights; the same ``seed`` gives the same weights. With
+    ``heads`` (``helpers.model.attributes.heads_settings``), a ``BlipAttributeCaptioner``."""
     config = stand_in_config(name, image_size)
+    model_class = BlipForConditionalGeneration
+    if heads:
+        config, model_class = with_attribute_heads(config, heads), BlipAttributeCaptioner
     with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
         torch.manual_seed(seed)
-        model = BlipForConditionalGeneration._from_config(
-            config, attn_implementation=_blip_attn(attn)
-        )
+        model = model_class._from_config(config, attn_implementation=_blip_attn(attn))
     if attn == "sdpa":
         use_sdpa(model)
     return model

@@ -13,17 +13,21 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import PreTrainedModel
 
 from helpers.config import CaptionConfig
+from helpers.model.attributes import attribute_heads
 
 
 def apply_lora(model: PreTrainedModel, cfg: CaptionConfig) -> PeftModel:
-    """Wrap ``model`` with LoRA adapters (seed 001's recipe by default); only they train.
-    Their initial weights depend only on ``cfg.seed``."""
+    """Wrap ``model`` with LoRA adapters (seed 001's recipe by default); only they train, and
+    the attribute heads of a ``BlipAttributeCaptioner`` (saved with the adapters). Their initial
+    weights depend only on ``cfg.seed``."""
+    heads = ["attribute_head"] if attribute_heads(model) is not None else None
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         bias="none",
         target_modules=list(cfg.lora_target_modules),
+        modules_to_save=heads,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

@@ -38,8 +38,10 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from helpers.config import CaptionConfig
+from helpers.data.attributes import positive_rates
 from helpers.device import peak_memory_mb, reset_peak_memory
 from helpers.files import write_text_atomic
+from helpers.model.attributes import attribute_heads, set_thresholds
 from helpers.model.feature_cache import cache_image_features
 from helpers.model.loading import (
     describe_model,
@@ -129,6 +131,8 @@ def train(
         freeze_vision_encoder(model)
     if cfg.gradient_checkpointing:
         enable_gradient_checkpointing(model)
+    if attribute_heads(model) is not None and hasattr(train_dataset, "attribute_targets"):
+        set_thresholds(model, positive_rates(train_dataset.attribute_targets()))
     log.info(describe_model(model))
 
     train_loader = (
