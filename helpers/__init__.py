@@ -36,6 +36,7 @@ PUBLIC_API = {
     "memory_check": "helpers.training.memory_advice",
     "train": "helpers.training.loop",
     "load_finetuned": "helpers.training.runs",
+    "clean_caption": "helpers.data.detokenize",
     "caption_image": "helpers.eval.inference",
     "caption_folder": "helpers.eval.inference",
     "tune_decoding": "helpers.eval.decoding",

@@ -46,6 +46,7 @@ import torch
 from peft import PeftModel
 
 from helpers.config import CaptionConfig
+from helpers.data.detokenize import clean_caption, clean_offset, removed_spaces
 from helpers.device import DeviceChoice
 from helpers.eval.domain_facts import (
     ACTIVITY_TYPES,
@@ -139,8 +140,9 @@ def rollout(
 
 
 def token_spans(processor: Any, token_ids: Sequence[int]) -> tuple[str, list[tuple[int, int]]]:
-    """The decoded caption and each token's character span in it, by decoding growing prefixes
-    (works with any tokenizer's clean-up rules; "##" pieces span only their own letters)."""
+    """The caption as ``caption_images`` writes it (decoded, then ``clean_caption``) and each
+    token's character span in it, by decoding growing prefixes (works with any tokenizer's
+    clean-up rules; "##" pieces span only their own letters)."""
     text = processor.decode(list(token_ids), skip_special_tokens=True)
     spans, previous = [], ""
     for count in range(1, len(token_ids) + 1):
@@ -149,10 +151,10 @@ def token_spans(processor: Any, token_ids: Sequence[int]) -> tuple[str, list[tup
         start = len(prefix) - len(added.lstrip())  # the space before a word is not the word's
         spans.append((start, len(prefix)))
         previous = prefix
-    lead = len(text) - len(text.lstrip())
-    caption = text.strip()
-    spans = [(max(0, s - lead), max(0, min(e - lead, len(caption)))) for s, e in spans]
-    return caption, spans
+    removed = removed_spaces(text)
+    caption = clean_caption(text)
+    spans = [(clean_offset(removed, s), clean_offset(removed, e)) for s, e in spans]
+    return caption, [(min(s, len(caption)), min(e, len(caption))) for s, e in spans]
 
 
 def _blip(model: torch.nn.Module) -> torch.nn.Module:

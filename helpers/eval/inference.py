@@ -21,6 +21,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from helpers.config import CaptionConfig
+from helpers.data.detokenize import clean_caption
 from helpers.data.records import IMAGE_SUFFIXES
 from helpers.device import DeviceChoice
 from helpers.oom import map_in_halving_batches
@@ -102,7 +103,10 @@ def caption_images(
 ) -> list[str]:
     """Caption images (PIL images, files, or every image in a folder), ``batch_size`` at a time.
 
-    Images are opened lazily, one batch at a time, so a large folder does not fill memory.
+    Each caption is decoded and cleaned of WordPiece's spacing ("north - eastern" ->
+    "north-eastern": ``helpers.data.detokenize.clean_caption``), so every CSV, figure, widget
+    and metric reads the text the references are written in. Images are opened lazily, one
+    batch at a time, so a large folder does not fill memory.
     The model is moved to ``device`` and put in eval mode. A batch that runs out of device
     memory is retried at half the size (said so; ``helpers.oom.map_in_halving_batches``), with
     the same captions as a run at the smaller size.
@@ -113,7 +117,8 @@ def caption_images(
     def caption_batch(batch: Sequence[ImageInput]) -> list[str]:
         with autocast_for(device):
             tokens = model.generate(pixel_values=pixel_values(processor, batch, device), **kwargs)
-        return [text.strip() for text in processor.batch_decode(tokens, skip_special_tokens=True)]
+        texts = processor.batch_decode(tokens, skip_special_tokens=True)
+        return [clean_caption(text) for text in texts]
 
     return map_in_halving_batches(
         caption_batch,

@@ -4,9 +4,12 @@ Each sample is a wrapped interferogram: an unwrapped phase field built from simp
 (one to three deformation sources: Mogi point source, dyke, sill, spheroid, earthquake or an
 irregular unidentified one; turbulent and stratified atmosphere, orbital ramp, burst
 discontinuities from processing errors), wrapped to [-pi, pi), sprinkled with speckle and
-coloured with a cyclic hue wheel. As in the official Hephaestus examples, areas where coherence
-is lost show a grey hillshade of the terrain with a noisy rim, and half the images have no-data
-areas (black) outside a rotated swath. Its annotation follows the Hephaestus schema (one
+coloured with a cyclic hue wheel. Each source lies where its caption's position phrase says
+(one of eight compass sectors or the central part, ``helpers.data.synthetic.positions``),
+spread evenly over the whole frame out to near its edges, its fringes mostly inside the image.
+As in the official Hephaestus examples, areas where coherence is lost show a grey hillshade of
+the terrain with a noisy rim, and half the images have no-data areas (black) outside a rotated
+swath. Its annotation follows the Hephaestus schema (one
 ``activity_type``/``intensity_level``/``segmentation_mask`` entry per pattern, ``is_crowd`` for
 several), with a caption composed from the attributes (``helpers.data.synthetic.captions``,
 calibrated to the real captions' length, repetition and phrase families) and

@@ -19,11 +19,12 @@ Every caption states exactly the scene's facts, in words ``helpers.eval.domain_f
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from helpers.data.synthetic.positions import where
 
 if TYPE_CHECKING:
     from helpers.data.synthetic.scenes import Pattern, Scene
@@ -35,16 +36,6 @@ NO_DEFORMATION_SENTENCES = (
 )
 TYPO_RATE = 0.04  # captions with a double space or a missing space after a full stop
 
-_DIRECTIONS = (
-    "eastern",
-    "north-eastern",
-    "northern",
-    "north-western",
-    "western",
-    "south-western",
-    "southern",
-    "south-eastern",
-)
 _LEVELS = {"Low": "low", "Medium": "medium", "High": "high"}
 _ATMOSPHERE_LEVELS = {1: "weak", 2: "moderate", 3: "strong"}
 _ORDINALS = ("first", "second", "third")
@@ -134,15 +125,6 @@ def _pick(options: Sequence[str], rng: np.random.Generator) -> str:
 
 def _capitalised(text: str) -> str:
     return text[0].upper() + text[1:]
-
-
-def where(center: tuple[float, float]) -> str:
-    """Position words for a point given as image fractions (north up, rows grow downwards)."""
-    dx, dy = center[0] - 0.5, 0.5 - center[1]
-    if math.hypot(dx, dy) < 0.08:
-        return "in the central part of the region"
-    sector = round(math.atan2(dy, dx) / (math.pi / 4)) % len(_DIRECTIONS)
-    return f"on the {_DIRECTIONS[sector]} side of the region"
 
 
 def _type_word(activity: str) -> str:

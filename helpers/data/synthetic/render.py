@@ -1,56 +1,19 @@
-"""The physics and colours of a synthetic interferogram: deformation sources, atmosphere,
-orbital ramps, bursts, speckle, the hue wheel, lost coherence and swath edges.
+"""The physics and colours of a synthetic interferogram: deformation phase (sources in
+``helpers.data.synthetic.sources``), atmosphere, orbital ramps, bursts, speckle, the hue wheel,
+lost coherence and swath edges.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from helpers.data.synthetic.scenes import ACTIVITY_TYPES, Pattern, Scene
+from helpers.data.synthetic.scenes import Scene
+from helpers.data.synthetic.sources import Pattern, deformation_displacement, footprint
 
 NO_DATA = (0, 0, 0)  # colour outside the swath
 SPECKLE_STD = 0.45  # radians of phase noise on every pixel
 SPECKLE_RANDOM_SHARE = 0.02  # pixels whose phase is pure noise
-
-
-def _rotated(x: np.ndarray, y: np.ndarray, pattern: Pattern) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates across (a) and along (b) the source's strike, centred on the source."""
-    dx, dy = x - pattern.center[0], y - pattern.center[1]
-    cos, sin = np.cos(pattern.strike), np.sin(pattern.strike)
-    return dx * cos + dy * sin, -dx * sin + dy * cos
-
-
-def _mogi(a: np.ndarray, b: np.ndarray, depth: float) -> np.ndarray:
-    """Uplift of a point pressure source, d^3 / (r^2 + d^2)^1.5 (peak 1): concentric fringes."""
-    return (depth**2 / (a**2 + b**2 + depth**2)) ** 1.5
-
-
-def _lobe(s: np.ndarray) -> np.ndarray:
-    """s^2 exp(1 - s^2): zero at s = 0, peak 1 at |s| = 1."""
-    return s**2 * np.exp(1 - s**2)
-
-
-def deformation_displacement(pattern: Pattern, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Line-of-sight displacement of one source, scaled to a peak magnitude of about 1."""
-    a, b = _rotated(x, y, pattern)
-    size, aspect = pattern.source_size, pattern.aspect
-    if pattern.activity == "Mogi":
-        return _mogi(a, b, 1.3 * size)
-    if pattern.activity == "Spheroid":  # elongated concentric ellipses
-        return _mogi(a, b / aspect, 1.3 * size)
-    if pattern.activity == "Sill":  # one flat-topped, boxy, elongated lobe
-        return 1 / (1 + (a / size) ** 4 + (b / (size * aspect)) ** 4)
-    if pattern.activity == "Dyke":  # two lobes flanking the dyke, a trough above it
-        across, along = a / (1.5 * size), b / (size * aspect)
-        return np.exp(-(along**4)) * (_lobe(across) - 0.3 * np.exp(-(across**2)))
-    if pattern.activity == "Earthquake":  # two lobes of opposite sign across the fault
-        return np.sign(a) * np.sqrt(_lobe(a / (1.5 * size)) * _lobe(np.hypot(a, b) / (2 * size)))
-    if pattern.activity == "Unidentified":  # a lopsided blob that fits no model
-        across, along = a / (1.4 * size), b / (1.4 * size * np.sqrt(aspect))
-        return np.exp(-(across**2) - along**2) * (1 + 0.6 * np.tanh(2 * across)) / 1.6
-    raise ValueError(
-        f"Unknown activity type {pattern.activity!r}; expected one of {ACTIVITY_TYPES}"
-    )
+SWATH_PAD = 0.03  # the swath's edge keeps this far from a deformation footprint
 
 
 def pattern_phase(pattern: Pattern, image_size: int) -> np.ndarray:
@@ -192,21 +155,31 @@ def lose_coherence(image: np.ndarray, scene: Scene, rng: np.random.Generator) ->
     return out
 
 
+def _across_span(pattern: Pattern, heading: float) -> tuple[float, float]:
+    """The extent of a source's footprint across a swath of ``heading`` (from the image centre)."""
+    shape = footprint(pattern.activity, pattern.aspect, pattern.fringes, pattern.strike)
+    cos, sin = np.cos(heading), np.sin(heading)
+    middle = (pattern.center[0] - 0.5) * cos + (pattern.center[1] - 0.5) * sin
+    half = pattern.source_size * (shape.reach[0] * abs(cos) + shape.reach[1] * abs(sin))
+    return middle - half - SWATH_PAD, middle + half + SWATH_PAD
+
+
 def swath_edges(
     image: np.ndarray, scene: Scene, heading: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """No data (black) outside a swath rotated by ``heading``, in half the images; the swath
-    always holds the deformation sources."""
+    """No data (black) outside a swath rotated by ``heading``, in half the images; the swath is
+    moved (or widened) so that it holds every deformation source's footprint, wherever it is."""
     if rng.random() < 0.5:
         return image
     x, y = _grid(image.shape[0])
     across = (x - 0.5) * np.cos(heading) + (y - 0.5) * np.sin(heading)
     offset = rng.uniform(-0.2, 0.2)
     half_width = rng.uniform(0.38, 0.55)
-    for pattern in scene.patterns:
-        cx, cy = pattern.center[0] - 0.5, pattern.center[1] - 0.5
-        reach = abs(cx * np.cos(heading) + cy * np.sin(heading) - offset) + pattern.source_size
-        half_width = max(half_width, reach + 0.1)
+    if scene.patterns:
+        spans = [_across_span(pattern, heading) for pattern in scene.patterns]
+        low, high = min(s[0] for s in spans), max(s[1] for s in spans)
+        half_width = max(half_width, (high - low) / 2)
+        offset = float(np.clip(offset, high - half_width, low + half_width))
     out = image.copy()
     out[np.abs(across - offset) > half_width] = NO_DATA
     return out
