@@ -5,14 +5,16 @@ embedding, q/k/v/output projections, attention scores and their weighted sum ove
 pairs, the MLPs, the decoder's cross-attention to the image tokens, the LM head's transform and
 its vocabulary projection), as the MFU convention of Chowdhery et al. 2022 (PaLM, appendix B)
 does: the work the model needs, not what the implementation spends. Not counted: softmax,
-LayerNorm, GELU, the loss, the optimizer, LoRA's rank-8 adapters (about 0.1% of the decoder's
-work) and recomputation under gradient checkpointing (hardware FLOPs, not model FLOPs).
+LayerNorm, GELU, the loss, the optimizer, LoRA's rank-8 adapters (under 1% of a LoRA step in
+the test) and recomputation under gradient checkpointing (hardware FLOPs, not model FLOPs).
 
 The backward pass costs twice a forward pass where the weights train (gradients for the inputs
 and for the weights), once where they are frozen but gradients flow through (LoRA's decoder),
-and nothing where no gradient flows (a frozen or LoRA-untouched image encoder). Where a cache
-supplies the image features, the encoder does not run at all. tests/test_bench.py checks the count
-against ``torch.utils.flop_counter.FlopCounterMode`` on a small BLIP.
+and nothing where no gradient flows (a frozen or LoRA-untouched image encoder); the patch
+embedding needs no gradient for the pixels, nor the cross-attention's key and value projections
+for frozen image features. Where a cache supplies the image features, the encoder does not run
+at all. tests/test_bench.py checks the count against ``torch.utils.flop_counter.FlopCounterMode``
+on a small BLIP (exact without LoRA).
 """
 
 from __future__ import annotations

@@ -334,7 +334,8 @@ def main(argv: list[str] | None = None) -> dict:
         "elapsed_s": round(time.monotonic() - started, 1),
         "training": rows,
         "fits_at_batch_8": fit_answers(rows, device["kind"] != "cpu"),
-        "fit_rule": f"measured peak within {USABLE_SHARE:.0%} of the card's memory",
+        "fit_rule": f"measured peak (reserved on GPUs) within {USABLE_SHARE:.0%} of the card's "
+        "memory, the rest for the CUDA/XPU context and fragmentation",
         "captioning": captioning,
         "auto_batch": auto_batch,
         "skipped": budget.skipped,
