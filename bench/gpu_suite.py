@@ -205,10 +205,17 @@ def fit_answers(rows: dict[str, dict], on_gpu: bool) -> dict[str, dict]:
 
 
 def auto_batch_cap_mb(rows: dict[str, dict], sizes: list[int]) -> float | None:
-    """Between the reserved peaks of the bf16 rows at the two batch sizes: the larger batch
-    cannot fit under it, the smaller one can. None without both measurements."""
-    peaks = [rows.get(row_key("bf16", size), {}).get("peak_reserved_mb") for size in sizes[:2]]
-    return None if None in peaks or len(peaks) < 2 else sum(peaks) / 2
+    """A memory cap (MiB) under which bf16 at the larger of the first two batch sizes cannot run
+    (below its peak *allocated* memory: under a cap the allocator first returns its cached
+    blocks, so only what is really allocated counts) and the smaller one can (above its peak
+    reserved memory, where the room allows). None without both rows measured."""
+    small, large = (rows.get(row_key("bf16", size), {}) for size in sizes[:2])
+    if small.get("peak_reserved_mb") is None or "peak_allocated_mb" not in large:
+        return None
+    floor = small["peak_reserved_mb"]
+    if floor >= large["peak_allocated_mb"]:
+        floor = small["peak_allocated_mb"]
+    return (floor + large["peak_allocated_mb"]) / 2
 
 
 def device_slug(device: dict, quick: bool) -> str:
@@ -258,7 +265,9 @@ def main(argv: list[str] | None = None) -> dict:
     budget = Budget(args.budget_s)
     device = in_fresh_process(device_info, args)
     if "error" in device:
-        raise SystemExit(f"bench/gpu_suite.py: cannot use device {args.device!r}: {device}")
+        raise SystemExit(
+            f"bench/gpu_suite.py: cannot use device {args.device!r}: {device['error']}"
+        )
     peaks = peak_tflops(device["name"], args.peak_tflops)
     scratch = Path(tempfile.mkdtemp(prefix="gpu_suite_"))
     try:

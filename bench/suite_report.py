@@ -82,13 +82,14 @@ def auto_batch_lines(row: dict | None) -> list[str]:
         return ["Not run (see Skipped)."]
     if "error" in row:
         return [f"Failed: {row['error']}"]
+    verdict = "halved and finished" if row["halved"] else "did NOT halve (the cap was not hit)"
+    started, finished = row["started_at_micro_batch"], row["finished_at_micro_batch"]
+    losses = ", ".join(f"{loss:.4f}" for loss in row["losses"])
     return [
-        f"Memory cap: {row['cap']}. {row['samples_per_step']} samples per optimizer step, started "
-        f"at micro-batch {row['started_at_micro_batch']}, finished {row['steps_finished']} steps "
-        f"at micro-batch {row['finished_at_micro_batch']} x {row['accumulation_steps']} "
-        f"accumulation steps in {row['seconds']:.1f} s; losses "
-        + ", ".join(f"{loss:.4f}" for loss in row["losses"])
-        + "."
+        f"Memory cap: {row['cap']}: {verdict}. {row['samples_per_step']} samples per optimizer "
+        f"step, started at micro-batch {started}, finished {row['steps_finished']} steps at "
+        f"micro-batch {finished} x {row['accumulation_steps']} accumulation steps in "
+        f"{row['seconds']:.1f} s; losses {losses}."
     ]
 
 

@@ -171,6 +171,7 @@ def auto_batch_row(args: argparse.Namespace, cap_mb: float | None) -> dict:
         "samples_per_step": args.batch_size,
         "started_at_micro_batch": args.batch_size,
         "finished_at_micro_batch": step.micro_batch_size,
+        "halved": step.micro_batch_size < args.batch_size,
         "accumulation_steps": step.accumulation_steps,
         "steps_finished": len(losses),
         "losses": losses,

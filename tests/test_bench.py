@@ -257,11 +257,11 @@ def test_gpu_suite_quick_mode(tmp_path):
             assert math.isclose(row[f"batch_{size}_speedup"], ratio)
     auto = report["auto_batch"]
     assert (auto["started_at_micro_batch"], auto["finished_at_micro_batch"]) == (16, 8)
-    assert auto["accumulation_steps"] == 2 and auto["steps_finished"] == 2
+    assert auto["accumulation_steps"] == 2 and auto["steps_finished"] == 2 and auto["halved"]
     assert auto["cap"].startswith("simulated") and all(map(math.isfinite, auto["losses"]))
     page = (tmp_path / "gpu_suite_cpu-quick.md").read_text()
     assert all(f"| {key} |" in page for key in rows)
-    assert "finished 2 steps at micro-batch 8 x 2" in page
+    assert "halved and finished" in page and "finished 2 steps at micro-batch 8 x 2" in page
 
 
 def test_gpu_suite_budget_skips_lists_and_stops_rows():
@@ -279,6 +279,19 @@ def test_gpu_suite_budget_skips_lists_and_stops_rows():
     budget = gpu_suite.Budget(1.0)  # a row still running at the deadline is stopped
     assert budget.run("slow row", "compile", time.sleep, 60) is None
     assert budget.skipped[-1]["reason"].startswith("stopped at the deadline after 1 s")
+
+
+def test_gpu_suite_auto_batch_cap_lies_between_the_two_batch_sizes():
+    cap_mb = bench_module("gpu_suite").auto_batch_cap_mb
+    small = {"peak_allocated_mb": 8.0, "peak_reserved_mb": 10.0}
+    large = {"peak_allocated_mb": 20.0, "peak_reserved_mb": 26.0}
+    # above what batch 8 reserved, below what batch 16 must allocate
+    assert cap_mb({"bf16@8": small, "bf16@16": large}, [8, 16]) == 15.0
+    crowded = {"peak_allocated_mb": 8.0, "peak_reserved_mb": 21.0}
+    assert cap_mb({"bf16@8": crowded, "bf16@16": large}, [8, 16]) == 14.0
+    cpu = {"peak_allocated_mb": 8.0, "peak_reserved_mb": None}
+    assert cap_mb({"bf16@8": cpu, "bf16@16": large}, [8, 16]) is None
+    assert cap_mb({"bf16@8": small}, [8, 16]) is None
 
 
 def test_blip_flops_match_torch_flop_counter():
