@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> dict:
         def train(name: str, batch: int, backend: str | None = None, label: str = "") -> None:
             key = label or row_key(name, batch)
             if row_args is None:
-                budget.skipped.append({"row": key, "reason": "the random weights were not saved"})
+                why = (saved or {}).get("error", "no time left to save them")
+                budget.skipped.append({"row": key, "reason": f"no saved weights: {why}"})
                 return
             kind = "compile" if backend else "training"
             expected_s = 2 * budget.longest.get("training", 0.0) if backend else 0.0
