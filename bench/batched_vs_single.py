@@ -27,6 +27,26 @@ def best_images_per_s(run: Callable[[], T], images: int, repeats: int) -> tuple[
     return images / best, result
 
 
+def images_per_s_at(
+    model: torch.nn.Module,
+    processor: Any,
+    images: list[Image.Image],
+    cfg: CaptionConfig,
+    device: DeviceChoice,
+    batch_size: int,
+    repeats: int = 1,
+) -> tuple[float, list[str]]:
+    """Best-of-``repeats`` images/s of ``caption_images`` on ``images`` at ``batch_size``, and
+    the captions."""
+    return best_images_per_s(
+        lambda: caption_images(
+            model, processor, images, cfg, device, batch_size=batch_size, progress=False
+        ),
+        len(images),
+        repeats,
+    )
+
+
 def batched_vs_single(
     model: torch.nn.Module,
     processor: Any,
@@ -38,19 +58,10 @@ def batched_vs_single(
 ) -> dict[str, Any]:
     """Best-of-``repeats`` images/s of both modes on the same images, after one warm-up call,
     their ratio, and whether both gave the same captions."""
-
-    def best_rate(size: int) -> tuple[float, list[str]]:
-        return best_images_per_s(
-            lambda: caption_images(
-                model, processor, images, cfg, device, batch_size=size, progress=False
-            ),
-            len(images),
-            repeats,
-        )
-
-    caption_images(model, processor, images[:1], cfg, device, batch_size=1, progress=False)
-    single, single_captions = best_rate(1)
-    batched, batched_captions = best_rate(batch_size)
+    inputs = (model, processor)
+    images_per_s_at(*inputs, images[:1], cfg, device, 1)
+    single, single_captions = images_per_s_at(*inputs, images, cfg, device, 1, repeats)
+    batched, batched_captions = images_per_s_at(*inputs, images, cfg, device, batch_size, repeats)
     return {
         "one_at_a_time_images_per_s": single,
         "batched_images_per_s": batched,

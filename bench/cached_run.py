@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 from bench_cli import add_quick_mode, fill_defaults, write_json_report
+from fresh_process import in_fresh_process
 from PIL import Image
-from train_step import in_fresh_process
 
 from helpers.config import CaptionConfig
 from helpers.data.batching import CaptionCollator

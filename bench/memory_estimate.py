@@ -29,7 +29,8 @@ from dataclasses import replace
 import psutil
 import torch
 from bench_cli import add_quick_mode, fill_defaults, write_json_report
-from train_step import build_row_model, in_fresh_process, make_batch
+from fresh_process import in_fresh_process
+from train_step import build_row_model, make_batch
 
 from helpers.device import peak_memory_mb
 from helpers.messages import show_messages

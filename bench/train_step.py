@@ -29,21 +29,27 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import platform
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 from batched_vs_single import batched_vs_single
 from bench_cli import add_quick_mode, fill_defaults, write_json_report
+from fresh_process import in_fresh_process
 from PIL import Image
 
 from helpers.config import CaptionConfig
 from helpers.data.synthetic import generate_samples
-from helpers.device import DeviceChoice, choose_device, cpu_supports_bf16, peak_memory_mb
+from helpers.device import (
+    DeviceChoice,
+    choose_device,
+    cpu_supports_bf16,
+    peak_memory_mb,
+    synchronize,
+)
 from helpers.messages import show_messages
 from helpers.model.feature_cache import cache_image_features
 from helpers.model.loading import (
@@ -78,11 +84,6 @@ EXACT_LEVERS = {"sdpa", "ckpt", "cache"}
 LOSS_RTOL = 1e-3
 DEFAULTS = {"model": "random:blip-large", "image_size": 384, "batch_size": 2, "steps": 3}
 QUICK = {"model": "random:tiny", "image_size": 32, "batch_size": 2, "steps": 2}
-
-
-def _sync(device: DeviceChoice) -> None:
-    if device.device in ("cuda", "xpu"):
-        getattr(torch, device.device).synchronize()
 
 
 def make_batch(args: argparse.Namespace, device: DeviceChoice) -> dict[str, torch.Tensor]:
@@ -124,17 +125,39 @@ def build_row_model(
     return cfg, device, model
 
 
-def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
-    """Build the model with ``levers``, train ``warmup + steps`` identical steps, measure."""
-    cfg, device, model = build_row_model(args, levers)
-    batch = make_batch(args, device)
+@dataclass
+class TimedSteps:
+    """Seconds and losses of each training step (warm-up steps first), and, in "cache" rows,
+    how often the encoder ran on an image and how often its features were reused."""
+
+    seconds: list[float]
+    losses: list[float]
+    cache_counts: dict[str, int]
+
+    def median_step_s(self, warmup: int) -> float:
+        return statistics.median(self.seconds[warmup:])
+
+
+def time_training_steps(
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    cfg: CaptionConfig,
+    device: DeviceChoice,
+    levers: tuple[str, ...],
+    steps: int,
+    *,
+    cached_encoder: torch.nn.Module | None = None,
+) -> TimedSteps:
+    """``steps`` identical AdamW steps of ``model`` on ``batch`` with ``levers``, each timed to
+    the device's end of work. ``cached_encoder``: the model whose encoder a "cache" row memoises
+    (``model`` itself unless ``model`` is a compiled wrapper)."""
     optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
     trainable = [p for p in model.parameters() if p.requires_grad]
     torch.manual_seed(cfg.seed)  # LoRA dropout draws the same masks in every LoRA row
     seconds, losses = [], []
-    encoder_seconds = time_forward_calls(vision_encoder(model))
-    with cache_image_features(model) if "cache" in levers else nullcontext() as cache:
-        for _ in range(args.warmup + args.steps):
+    caching = cache_image_features(cached_encoder or model) if "cache" in levers else None
+    with caching or nullcontext() as cache:
+        for _ in range(steps):
             start = time.perf_counter()
             with torch.autocast(device.device, dtype=torch.bfloat16, enabled="bf16" in levers):
                 loss = model(**batch).loss
@@ -143,26 +166,34 @@ def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
             optimizer.step()
             optimizer.zero_grad()
             losses.append(loss.item())
-            _sync(device)
+            synchronize(device.device)
             seconds.append(time.perf_counter() - start)
-    step_s = statistics.median(seconds[args.warmup :])
-    # a cache row says how often the encoder ran on an image and how often features were reused
-    reuse = (
+    counts = (
         {}
         if cache is None
         else {"images_encoded": cache.images_encoded, "images_reused": cache.images_reused}
     )
+    return TimedSteps(seconds, losses, counts)
+
+
+def train_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
+    """Build the model with ``levers``, train ``warmup + steps`` identical steps, measure."""
+    cfg, device, model = build_row_model(args, levers)
+    batch = make_batch(args, device)
+    encoder_seconds = time_forward_calls(vision_encoder(model))
+    timed = time_training_steps(model, batch, cfg, device, levers, args.warmup + args.steps)
+    step_s = timed.median_step_s(args.warmup)
     return {
         "samples_per_s": args.batch_size / step_s,
         "step_s": step_s,
-        "first_step_s": seconds[0],
+        "first_step_s": timed.seconds[0],
         "encoder_forward_s": statistics.median(encoder_seconds[args.warmup :]),
         "peak_memory_mb": peak_memory_mb(device.device),
-        "final_loss": losses[-1],
+        "final_loss": timed.losses[-1],
         "trainable_parameters": count_parameters(model)[0],
         "device": device.summary(),
         "torch_threads": torch.get_num_threads(),
-        **reuse,
+        **timed.cache_counts,
     }
 
 
@@ -193,15 +224,6 @@ def caption_row(args: argparse.Namespace) -> dict:
         captioner.model, captioner.processor, images, cfg, device, args.caption_batch
     )
     return {**rates, "decoding": {"num_beams": cfg.num_beams, "max_new_tokens": cfg.max_new_tokens}}
-
-
-def in_fresh_process(fn, *fn_args) -> dict:
-    """Run ``fn`` in a new forked process (its own peak memory); an error becomes a result."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-        try:
-            return pool.submit(fn, *fn_args).result()
-        except Exception as error:  # e.g. out of memory: report the row, keep the others
-            return {"error": f"{type(error).__name__}: {error}"}
 
 
 def reference_row(name: str) -> str | None:

@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import psutil
 import torch
@@ -191,22 +192,54 @@ def choose_device(device: str = "auto", precision: str = "auto") -> DeviceChoice
     return DeviceChoice(name, prec, device_reason, precision_reason, ipex)
 
 
+def gpu_module(device: str) -> ModuleType | None:
+    """``torch.cuda`` or ``torch.xpu`` for a GPU device ("cuda", "xpu:0"), else None: the one
+    place that knows both share the same memory-statistics and synchronisation API."""
+    name = device.split(":")[0]
+    return getattr(torch, name) if name in ("cuda", "xpu") else None
+
+
+def synchronize(device: str) -> None:
+    """Wait until the GPU has finished its queued work (nothing to wait for elsewhere)."""
+    gpu = gpu_module(device)
+    if gpu is not None:
+        gpu.synchronize()
+
+
 def reset_peak_memory(device: str) -> None:
     """Start a new peak-memory measurement on a GPU (the CPU's peak cannot be reset)."""
-    if device in ("cuda", "xpu"):
-        getattr(torch, device).reset_peak_memory_stats()
+    gpu = gpu_module(device)
+    if gpu is not None:
+        gpu.reset_peak_memory_stats()
 
 
 def peak_memory_mb(device: str) -> float:
     """Peak memory in MiB: allocated device memory since the last reset on CUDA/XPU, the current
     allocation on MPS, and on the CPU the process's peak resident memory since it started
     (``process_peak_memory_bytes``). ``device`` may carry an index ("cuda:0")."""
-    device = device.split(":")[0]
-    if device in ("cuda", "xpu"):
-        return getattr(torch, device).max_memory_allocated() / 2**20
-    if device == "mps":
+    gpu = gpu_module(device)
+    if gpu is not None:
+        return gpu.max_memory_allocated() / 2**20
+    if device.split(":")[0] == "mps":
         return torch.mps.current_allocated_memory() / 2**20
     return process_peak_memory_bytes() / 2**20
+
+
+def peak_reserved_memory_mb(device: str) -> float | None:
+    """Peak memory the caching allocator reserved from a GPU since the last reset, in MiB (what
+    the card must hold); None where there is no such counter (CPU, MPS)."""
+    gpu = gpu_module(device)
+    return None if gpu is None else gpu.max_memory_reserved() / 2**20
+
+
+def cap_process_memory(device: str, fraction: float) -> bool:
+    """Let this process allocate at most ``fraction`` of the GPU's memory (larger allocations
+    raise ``torch.OutOfMemoryError``); False where the device or this PyTorch has no such cap."""
+    setter = getattr(gpu_module(device), "set_per_process_memory_fraction", None)
+    if setter is None:
+        return False
+    setter(fraction)
+    return True
 
 
 def process_peak_memory_bytes(status: Path = Path("/proc/self/status")) -> int:

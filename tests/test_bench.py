@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from torch.utils.flop_counter import FlopCounterMode
 
 from helpers import prepare_dataset
 from helpers.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+ANY_FLOAT = pytest.approx(0.0, abs=60.0)
 ROWS = ["baseline", "sdpa", "ckpt", "bf16", "lora+bf16+ckpt+sdpa", "lora", "lora+cache"]
 
 
@@ -174,3 +179,147 @@ def test_tracking_check_script(tmp_path):
     parts = [sizes[name] for name in ("tensorboard", "tensorboard-data-server", "grpcio")]
     assert sizes["tensorboard_total"] == pytest.approx(sum(parts), abs=0.2)
     assert 0 < sizes["tensorboard_total"] < sizes["environment"]
+
+
+def bench_module(name: str):
+    """A module of bench/ (its folder on sys.path, as when its scripts run)."""
+    folder = str(ROOT / "bench")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+def test_gpu_suite_quick_mode(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, str(ROOT / "bench" / "gpu_suite.py"), "--quick"]
+    command += ["--peak-tflops", "bf16=0.5,fp32=0.25", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_suite_cpu-quick.json").read_text())
+    assert report["skipped"] == [] and report["elapsed_s"] < report["budget_s"]
+    rows = report["training"]
+    levers = ["bf16", "bf16+sdpa", "bf16+ckpt", "bf16+frozen", "bf16+lora", "bf16+lora+cache"]
+    measured = ["baseline@4"] + [f"{name}@{batch}" for batch in (8, 16) for name in levers]
+    [compiled] = set(rows) - set(measured)
+    assert sorted(rows) == sorted([*measured, compiled])
+    assert list(rows)[:3] == ["baseline@4", "bf16@8", "bf16@16"]  # the most important first
+    # torch.compile ran on the fastest row without the cache, at its batch size
+    source = rows[compiled]["compiled_from"]
+    assert "cache" not in source and compiled == source.replace("@", "+compile@")
+    assert rows[source]["samples_per_s"] == max(
+        row["samples_per_s"] for key, row in rows.items() if key in measured and "cache" not in key
+    )
+    base = rows["baseline@4"]
+    assert (base["precision"], base["batch_size"], base["levers"]) == ("fp32", 4, [])
+    peaks = report["peak_tflops"]
+    assert (peaks["bf16"], peaks["fp32"], peaks["source"]) == (0.5, 0.25, "--peak-tflops")
+    for key, row in rows.items():
+        assert "error" not in row, (key, row)
+        assert row["batch_size"] == int(key.split("@")[1])
+        assert math.isclose(row["samples_per_s"], row["batch_size"] / row["step_s"])
+        # ratios against this run's own baseline row
+        assert row["baseline_row"] == "baseline@4"
+        assert math.isclose(row["x_baseline"], row["samples_per_s"] / base["samples_per_s"])
+        achieved = row["flops_per_step"] / row["step_s"] / 1e12
+        assert math.isclose(row["achieved_tflops"], achieved)
+        assert math.isclose(row["mfu"], achieved / peaks[row["precision"]])
+        assert row["peak_allocated_mb"] > 0 and row["peak_reserved_mb"] is None  # CPU
+        if key != compiled:
+            error = row["estimate_analytic_mb"] / row["peak_allocated_mb"] - 1
+            assert math.isclose(row["estimate_analytic_error"], error)
+    assert base["x_baseline"] == 1.0
+    for batch in (8, 16):
+        row = {name: rows[f"{name}@{batch}"] for name in levers}
+        # exact levers end at the loss of the row without them
+        assert math.isclose(row["bf16+ckpt"]["final_loss"], row["bf16"]["final_loss"], rel_tol=1e-3)
+        assert row["bf16+lora+cache"]["final_loss"] == row["bf16+lora"]["final_loss"]
+        # less work per step where less trains or runs
+        flops = {name: r["flops_per_step"] for name, r in row.items()}
+        assert flops["bf16"] == flops["bf16+sdpa"] == flops["bf16+ckpt"] > flops["bf16+frozen"]
+        assert flops["bf16+frozen"] > flops["bf16+lora"] > flops["bf16+lora+cache"]
+        cached = row["bf16+lora+cache"]
+        steps = report["warmup_steps"] + report["timed_steps"]
+        assert (cached["images_encoded"], cached["images_reused"]) == (batch, batch * (steps - 1))
+    assert rows["bf16@16"]["flops_per_step"] == 2 * rows["bf16@8"]["flops_per_step"]
+    # fits answers read the batch-8 rows' measured peaks
+    fits = report["fits_at_batch_8"]
+    assert [a["row"] for a in fits.values()] == ["bf16@8", "bf16+ckpt@8", "bf16+lora@8"]
+    for answer in fits.values():
+        assert answer["peak_mb"] == rows[answer["row"]]["peak_allocated_mb"]
+        for card, fits_card in answer["fits"].items():
+            assert fits_card == (answer["peak_mb"] * 2**20 <= 0.9 * int(card.split()[0]) * 1e9)
+    captioning = report["captioning"]
+    assert list(captioning) == ["greedy", "3 beams"]
+    for row in captioning.values():
+        assert row["batch_sizes"] == [4, 8] and row["new_tokens"] == 8
+        for size in (4, 8):
+            ratio = row[f"batch_{size}_images_per_s"] / row["one_at_a_time_images_per_s"]
+            assert math.isclose(row[f"batch_{size}_speedup"], ratio)
+    auto = report["auto_batch"]
+    assert (auto["started_at_micro_batch"], auto["finished_at_micro_batch"]) == (16, 8)
+    assert auto["accumulation_steps"] == 2 and auto["steps_finished"] == 2 and auto["halved"]
+    assert auto["cap"].startswith("simulated") and all(map(math.isfinite, auto["losses"]))
+    page = (tmp_path / "gpu_suite_cpu-quick.md").read_text()
+    assert all(f"| {key} |" in page for key in rows)
+    assert "halved and finished" in page and "finished 2 steps at micro-batch 8 x 2" in page
+
+
+def test_gpu_suite_budget_skips_lists_and_stops_rows():
+    gpu_suite = bench_module("gpu_suite")
+    budget = gpu_suite.Budget(0.0)
+    assert budget.run("row a", "training", dict) is None
+    assert budget.skipped == [
+        {"row": "row a", "reason": "0 s of the budget left; this row needs about 0 s"}
+    ]
+    budget = gpu_suite.Budget(60.0)
+    assert budget.run("quick row", "training", dict, {"x": 1}) == {"x": 1, "wall_s": ANY_FLOAT}
+    budget.longest["training"] = 120.0  # a row of this kind took longer than what is left
+    assert budget.run("next row", "training", dict) is None
+    assert "this row needs about 120 s" in budget.skipped[-1]["reason"]
+    budget = gpu_suite.Budget(1.0)  # a row still running at the deadline is stopped
+    assert budget.run("slow row", "compile", time.sleep, 60) is None
+    assert budget.skipped[-1]["reason"].startswith("stopped at the deadline after 1 s")
+
+
+def test_gpu_suite_auto_batch_cap_lies_between_the_two_batch_sizes():
+    cap_mb = bench_module("gpu_suite").auto_batch_cap_mb
+    small = {"peak_allocated_mb": 8.0, "peak_reserved_mb": 10.0}
+    large = {"peak_allocated_mb": 20.0, "peak_reserved_mb": 26.0}
+    # above what batch 8 reserved, below what batch 16 must allocate
+    assert cap_mb({"bf16@8": small, "bf16@16": large}, [8, 16]) == 15.0
+    crowded = {"peak_allocated_mb": 8.0, "peak_reserved_mb": 21.0}
+    assert cap_mb({"bf16@8": crowded, "bf16@16": large}, [8, 16]) == 14.0
+    cpu = {"peak_allocated_mb": 8.0, "peak_reserved_mb": None}
+    assert cap_mb({"bf16@8": cpu, "bf16@16": large}, [8, 16]) is None
+    assert cap_mb({"bf16@8": small}, [8, 16]) is None
+
+
+def test_blip_flops_match_torch_flop_counter():
+    blip_flops, train_step = bench_module("blip_flops"), bench_module("train_step")
+    args = argparse.Namespace(
+        model="random:tiny", image_size=32, batch_size=2, caption_tokens=16, device="cpu"
+    )
+    for levers, tolerance in (((), 0), (("frozen",), 0), (("sdpa",), 1e-3), (("lora",), 1e-2)):
+        _, device, model = train_step.build_row_model(args, levers)
+        batch = train_step.make_batch(args, device)
+        with FlopCounterMode(display=False) as counter:
+            model(**batch).loss.backward()
+        counted = blip_flops.lever_step_flops(model.config, 2, 16, levers).total
+        assert math.isclose(counted, counter.get_total_flops(), rel_tol=tolerance), levers
+    lora = blip_flops.lever_step_flops(model.config, 2, 16, ("lora",))
+    cached = blip_flops.lever_step_flops(model.config, 2, 16, ("lora", "cache"))
+    assert cached.vision == 0 < lora.vision and cached.text == lora.text  # no encoder run
+
+
+def test_peak_tflops_table_and_override():
+    peak_tflops = bench_module("peak_tflops").peak_tflops
+    assert peak_tflops("NVIDIA H100 80GB HBM3")["bf16"] == 989.0
+    assert peak_tflops("NVIDIA H100 PCIe")["fp32"] == 51.0  # the longest matching key wins
+    assert (
+        "bf16" not in peak_tflops("NVIDIA H100 NVL")
+        and "--peak-tflops" in (peak_tflops("NVIDIA H100 NVL")["source"])
+    )
+    assert "bf16" not in peak_tflops("Intel(R) Data Center GPU Max 1550")
+    assert peak_tflops("NVIDIA H200", "420") == {"bf16": 420.0, "source": "--peak-tflops"}
+    with pytest.raises(ValueError, match="'fp64' is neither bf16 nor fp32"):
+        peak_tflops("NVIDIA H200", "fp64=1")
