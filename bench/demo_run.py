@@ -29,6 +29,8 @@ from bench_cli import without_folder
 from nbclient import NotebookClient
 
 from helpers.eval.comparison import comparison_view, metric_names
+from helpers.eval.reliance import diagnostics_table
+from helpers.eval.scoring import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = [
@@ -61,9 +63,9 @@ def run(name: str) -> float:
 
 
 def run_summary(assets: Path, stage: str) -> dict:
-    """The ``RUN_KEYS`` of one run's ``metrics_<stage>.json``."""
+    """The ``RUN_KEYS`` of one run's ``metrics_<stage>.json``, and its diagnostics if any."""
     summary = json.loads((assets / f"metrics_{stage}.json").read_text())
-    return {key: summary[key] for key in RUN_KEYS}
+    return {key: summary[key] for key in RUN_KEYS} | {"diagnostics": summary.get("diagnostics")}
 
 
 def evaluation_report(assets: Path) -> dict:
@@ -85,6 +87,18 @@ def markdown_table(comparison: pd.DataFrame, names: dict[str, str]) -> str:
     lines = ["| metric | " + " | ".join(view.columns) + " |"]
     lines.append("| --- " * (len(view.columns) + 1) + "|")
     lines += [f"| {name} | " + " | ".join(row) + " |" for name, row in view.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def diagnostics_markdown(assets: Path) -> str:
+    """Notebook 04's diagnostics table (image reliance, blank image, heads vs caption)."""
+    runs = {label: read_results(assets, stage) for label, stage in STAGES.items()}
+    table = diagnostics_table(runs).T
+    lines = ["| diagnostic | " + " | ".join(table.columns) + " |"]
+    lines.append("| --- " * (len(table.columns) + 1) + "|")
+    for name, row in table.iterrows():
+        cells = ["-" if pd.isna(value) else f"{value:.2f}" for value in row]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +141,8 @@ def main() -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(
-        f"# Demo run: {report['what']}\n\n{report['comparison_table']}"
+        f"# Demo run: {report['what']}\n\n{report['comparison_table']}\n"
+        f"## Does the caption follow the image?\n\n{diagnostics_markdown(assets)}"
     )
     print(json.dumps(report, indent=2))
     return report

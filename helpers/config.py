@@ -107,6 +107,8 @@ class CaptionConfig:
     attribute_heads: bool = False
     attribute_prompt: bool = False
     attribute_loss_weight: float = 3.0
+    # label smoothing of BLIP's caption loss (BLIP's own pre-training used 0.1; transformers' 0)
+    label_smoothing: float = 0.0
 
     # LoRA (seed 001's recipe: 614,400 trainable parameters on BLIP-large)
     lora_r: int = 8

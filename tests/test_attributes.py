@@ -141,9 +141,9 @@ def test_the_prompt_is_in_the_inputs_but_never_in_the_loss(images):
     assert prompt[0, 0].item() == word_ids[0]  # image 0 deforms: "deformation" in slot 0
     assert prompt[1, 0].item() == filler
     assert batch["attribute_targets"].shape == (2, width)
-    plain = caption_collator(
-        load_captioner(load_config("smoke")).model, captioner.processor, 16
-    )([dataset[0]])
+    plain = caption_collator(load_captioner(load_config("smoke")).model, captioner.processor, 16)(
+        [dataset[0]]
+    )
     assert "attribute_targets" not in plain
     assert batch["input_ids"].shape[1] == plain["input_ids"].shape[1] + width
 

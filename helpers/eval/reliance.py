@@ -6,8 +6,9 @@
   annotation and the place's annotation differ, it counts how often the caption states the
   image's fact and how often the place's. ``reliance`` is the first share minus the second: 1
   when the caption copies the fact from its image, about 0 when the image does not matter (a
-  constant caption states the image's fact exactly as often as the place's). Also: how often
-  the caption text changed at all.
+  constant caption states a yes/no fact of the image exactly as often as the place's: around
+  one cycle, changes one way equal changes the other way). ``reliance`` is the mean over the
+  facts with such places. Also: how often the caption text changed at all.
 - ``blank_image_caption``: the caption of one mid-grey image, and how many test captions equal it.
 - ``heads_scores``: the attribute heads' own facts (``helpers.model.attributes``), scored by the
   same domain check as captions, beside the caption's, so a gap between what the encoder knows

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from peft import PeftModel
 from transformers import BlipConfig, BlipForConditionalGeneration
+from transformers.models.blip.modeling_blip import BlipForConditionalGenerationModelOutput
 
 from helpers.data.attributes import ATTRIBUTE_NAMES, decide, prompt_ids, prompt_vocabulary
 from helpers.data.batching import CaptionCollator
@@ -65,15 +66,44 @@ class BlipAttributeCaptioner(BlipForConditionalGeneration):
         pooled = torch.cat([image_embeds[:, 0], image_embeds[:, 1:].mean(dim=1)], dim=-1)
         return self.attribute_head(pooled.to(self.attribute_head.weight.dtype))
 
-    def forward(self, *args: Any, attribute_targets: torch.Tensor | None = None, **kwargs: Any):
-        outputs = super().forward(*args, **kwargs)
-        if attribute_targets is not None and outputs.loss is not None:
-            logits = self.attribute_logits(outputs.image_embeds).float()
-            heads_loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, attribute_targets.float()
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        attribute_targets: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> BlipForConditionalGenerationModelOutput:
+        """With ``labels``: the caption loss (BLIP's, computed on the labelled positions only,
+        which skips the vocabulary projection of padding and prompt tokens) plus, with
+        ``attribute_targets``, ``loss_weight`` times the heads' loss. Without: BLIP's forward."""
+        if labels is None:
+            return super().forward(
+                pixel_values=pixel_values, input_ids=input_ids, attention_mask=attention_mask
             )
-            outputs.loss = outputs.loss + self.heads["loss_weight"] * heads_loss
-        return outputs
+        image_embeds = self.vision_model(pixel_values=pixel_values)[0]
+        decoder = self.text_decoder
+        hidden = decoder.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            encoder_hidden_states=image_embeds,
+            is_decoder=True,
+        ).last_hidden_state
+        targets = labels[:, 1:]
+        scored = targets != -100
+        logits = decoder.cls(hidden[:, :-1][scored])
+        loss = torch.nn.functional.cross_entropy(
+            logits.float(), targets[scored], label_smoothing=decoder.label_smoothing
+        )
+        if attribute_targets is not None:
+            heads_loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                self.attribute_logits(image_embeds).float(), attribute_targets.float()
+            )
+            loss = loss + self.heads["loss_weight"] * heads_loss
+        return BlipForConditionalGenerationModelOutput(
+            loss=loss, image_embeds=image_embeds, last_hidden_state=image_embeds
+        )
 
     @torch.no_grad()
     def predict_attributes(self, pixel_values: torch.Tensor) -> torch.Tensor:

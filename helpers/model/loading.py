@@ -106,7 +106,7 @@ def load_captioner(cfg: CaptionConfig, *, cache_dir: str | Path | None = None) -
             name, cfg.image_size, seed=cfg.seed, attn=cfg.attn_implementation, heads=heads
         )
         source = f"{name}: BLIP architecture with random weights (seed {cfg.seed}), not pretrained"
-        return Captioner(model, processor, "blip", source)
+        return Captioner(_smoothed(model, cfg), processor, "blip", source)
     folder = Path(name).expanduser()
     if folder.is_dir():
         return _load_local(folder, cfg)
@@ -158,7 +158,7 @@ def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) 
             model = BlipForConditionalGeneration.from_pretrained(name, **weights)
         if cfg.attn_implementation == "sdpa":
             use_sdpa(model)
-        return Captioner(model, processor, "blip", source)
+        return Captioner(_smoothed(model, cfg), processor, "blip", source)
     if config.model_type == "git":
         model = AutoModelForCausalLM.from_pretrained(name, **weights)
         return Captioner(model, AutoProcessor.from_pretrained(name, **common), "git", source)
@@ -209,6 +209,13 @@ def stand_in_config(name: str, image_size: int) -> BlipConfig:
             text, vocab_size=30524, bos_token_id=30522, sep_token_id=102, pad_token_id=0
         ),
     )
+
+
+def _smoothed(model: BlipForConditionalGeneration, cfg: CaptionConfig) -> PreTrainedModel:
+    """Set the caption loss's label smoothing to ``cfg.label_smoothing`` (saved in the config)."""
+    model.config.text_config.label_smoothing = cfg.label_smoothing
+    model.text_decoder.label_smoothing = cfg.label_smoothing
+    return model
 
 
 def _heads(cfg: CaptionConfig, processor: Any) -> dict[str, Any] | None:

@@ -29,10 +29,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from helpers.config import PROFILES, CaptionConfig, load_config
-from helpers.data.batching import CaptionCollator, CaptionDataset
+from helpers.data.batching import CaptionDataset
 from helpers.data.prepare import prepare_dataset
 from helpers.messages import show_messages
-from helpers.model.loading import decoder_start_token_id, load_captioner
+from helpers.model.attributes import caption_collator
+from helpers.model.loading import load_captioner
 from helpers.model.lora import apply_lora, lora_config
 from helpers.training.accelerator import make_accelerator
 from helpers.training.loop import train
@@ -128,9 +129,7 @@ def main(argv: Sequence[str] | None = None) -> TrainResult:
         captioner.processor,
         CaptionDataset(data.train, captioner.processor),
         CaptionDataset(data.val, captioner.processor),
-        CaptionCollator(
-            captioner.processor, cfg.max_caption_tokens, decoder_start_token_id(captioner.model)
-        ),
+        caption_collator(model, captioner.processor, cfg.max_caption_tokens),
         run_dir=cfg.run_dir,
         resume=not args.restart,
     )
