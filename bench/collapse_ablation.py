@@ -32,11 +32,20 @@ ROWS: dict[str, dict[str, Any]] = {
     "caption loss only (demo before this change)": {},
     "+ attribute heads (weight 3)": {"attribute_heads": True},
     "+ attribute prompt (heads weight 3)": {"attribute_prompt": True},
-    "+ attribute prompt, heads weight 1": {"attribute_prompt": True, "attribute_loss_weight": 1.0},
-    "+ attribute prompt, label smoothing 0.1": {
+    "caption loss only, batch 8, 10 epochs": {"batch_size": 8, "epochs": 10},
+    "+ attribute prompt, batch 8, 10 epochs": {
         "attribute_prompt": True,
-        "label_smoothing": 0.1,
+        "batch_size": 8,
+        "epochs": 10,
     },
+}
+# the demo's settings before this change, so that every row starts from them
+BEFORE = {
+    "attribute_heads": False,
+    "attribute_prompt": False,
+    "label_smoothing": 0.0,
+    "batch_size": 16,
+    "epochs": 6,
 }
 
 
@@ -45,8 +54,8 @@ def base_config(profile: str, workspace: Path, name: str, overrides: dict[str, A
 
     os.environ["CAPTION_WORKSPACE"] = str(workspace)
     # every lever off unless the row asks for it, whatever the profile's defaults are
-    levers = {"attribute_heads": False, "attribute_prompt": False, "label_smoothing": 0.0}
-    cfg = load_config(profile, **{**levers, **overrides})
+    before = BEFORE if profile == "demo" else {k: v for k, v in BEFORE.items() if "attr" in k}
+    cfg = load_config(profile, **{**before, **overrides})
     return cfg.with_overrides(
         run_dir=workspace / "runs" / name, output_dir=workspace / "assets" / name
     )

@@ -29,7 +29,7 @@ from bench_cli import without_folder
 from nbclient import NotebookClient
 
 from helpers.eval.comparison import comparison_view, metric_names
-from helpers.eval.reliance import diagnostics_table
+from helpers.eval.reliance import diagnostics_markdown
 from helpers.eval.scoring import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +68,11 @@ def run_summary(assets: Path, stage: str) -> dict:
     return {key: summary[key] for key in RUN_KEYS} | {"diagnostics": summary.get("diagnostics")}
 
 
+def stage_results(assets: Path) -> dict:
+    """The ``Results`` of the runs notebook 04 compares."""
+    return {label: read_results(assets, stage) for label, stage in STAGES.items()}
+
+
 def evaluation_report(assets: Path) -> dict:
     """What notebook 04 wrote to ``assets``: per run its scores, intervals and diversity, and
     the comparison table (one row per run and metric, plus the paired difference)."""
@@ -87,18 +92,6 @@ def markdown_table(comparison: pd.DataFrame, names: dict[str, str]) -> str:
     lines = ["| metric | " + " | ".join(view.columns) + " |"]
     lines.append("| --- " * (len(view.columns) + 1) + "|")
     lines += [f"| {name} | " + " | ".join(row) + " |" for name, row in view.iterrows()]
-    return "\n".join(lines) + "\n"
-
-
-def diagnostics_markdown(assets: Path) -> str:
-    """Notebook 04's diagnostics table (image reliance, blank image, heads vs caption)."""
-    runs = {label: read_results(assets, stage) for label, stage in STAGES.items()}
-    table = diagnostics_table(runs).T
-    lines = ["| diagnostic | " + " | ".join(table.columns) + " |"]
-    lines.append("| --- " * (len(table.columns) + 1) + "|")
-    for name, row in table.iterrows():
-        cells = ["-" if pd.isna(value) else f"{value:.2f}" for value in row]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -142,7 +135,7 @@ def main() -> dict:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(
         f"# Demo run: {report['what']}\n\n{report['comparison_table']}\n"
-        f"## Does the caption follow the image?\n\n{diagnostics_markdown(assets)}"
+        f"{diagnostics_markdown(stage_results(assets))}"
     )
     print(json.dumps(report, indent=2))
     return report

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -202,3 +203,19 @@ def test_without_the_knobs_the_model_is_plain_blip():
     assert prompt_settings(captioner.model) is None
     heads_only = load_captioner(load_config("smoke", attribute_heads=True)).model
     assert attribute_heads(heads_only) is not None and prompt_settings(heads_only) is None
+
+
+def test_grounding_maps_a_prompted_models_caption_tokens(images):
+    from helpers.device import choose_device
+    from helpers.eval.grounding import explain_captions
+    from helpers.eval.inference import caption_images
+
+    cfg, captioner = tiny(max_new_tokens=6)
+    device = choose_device("cpu", "fp32")
+    paths = [record.image_path for record in images]
+    explained = explain_captions(captioner.model, captioner.processor, paths, cfg, device)
+    captions = caption_images(captioner.model, captioner.processor, paths, cfg, device)
+    assert [e.caption for e in explained] == captions
+    for explanation in explained:
+        assert len(explanation.token_maps) == len(explanation.tokens)
+        assert np.allclose(explanation.token_maps.sum(axis=(1, 2)), 1.0)

@@ -62,6 +62,7 @@ from helpers.eval.inference import (
     image_list,
     pixel_values,
 )
+from helpers.model.attributes import prompt_settings
 from helpers.oom import map_in_halving_batches
 
 # phrase kind -> the mention topics whose stated tokens make it up. A named activity type also
@@ -170,10 +171,19 @@ def _blip(model: torch.nn.Module) -> torch.nn.Module:
 def _decoder_attentions(
     base: torch.nn.Module, pixel_values: torch.Tensor, ids: torch.Tensor, stop_id: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Teacher-forced pass over generated ``ids``: (patch maps, attention mask)."""
+    """Teacher-forced pass over generated ``ids``: (patch maps, attention mask). A model that
+    captions from an attribute prompt (``helpers.model.attributes``) gets its prompt back in
+    the pass, and the rows of the prompt positions are dropped again, so row ``j`` still
+    predicts caption token ``j + 1``."""
     after_stop = (ids == stop_id).long().cumsum(dim=1) - (ids == stop_id).long()
     mask = (after_stop == 0).long()  # every position up to and including the first [SEP]
     image_embeds = base.vision_model(pixel_values=pixel_values)[0]
+    width = 0
+    if prompt_settings(base) is not None:
+        prompt = base.prompt_for(torch.sigmoid(base.attribute_logits(image_embeds).float()))
+        width = prompt.shape[1]
+        ids = torch.cat([ids[:, :1], prompt, ids[:, 1:]], dim=1)
+        mask = torch.cat([mask[:, :1], torch.ones_like(prompt), mask[:, 1:]], dim=1)
     out = base.text_decoder(
         input_ids=ids,
         attention_mask=mask,
@@ -181,7 +191,7 @@ def _decoder_attentions(
         output_attentions=True,
         return_dict=True,
     )
-    return rollout(out.attentions, out.cross_attentions), mask
+    return rollout(out.attentions, out.cross_attentions)[:, width:], mask[:, width:]
 
 
 @torch.no_grad()

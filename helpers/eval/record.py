@@ -27,6 +27,7 @@ import pandas as pd
 
 from helpers.config import CaptionConfig
 from helpers.eval.comparison import comparison_view, metric_names, save_comparison
+from helpers.eval.reliance import diagnostics_markdown
 from helpers.eval.results import Results
 from helpers.eval.scoring import DOMAIN_METRICS, HEADLINE_METRICS
 from helpers.files import write_text_atomic
@@ -61,7 +62,8 @@ def record_evaluation(
     folder.mkdir(parents=True, exist_ok=True)
     evaluated = runs[target].summary
     save_comparison(comparison, folder / "comparison.csv", evaluated["note"])
-    write_text_atomic(folder / COMPARISON_TABLE_FILE, comparison_markdown(comparison, evaluated))
+    tables = comparison_markdown(comparison, evaluated) + diagnostics_markdown(runs)
+    write_text_atomic(folder / COMPARISON_TABLE_FILE, tables)
     index = model_index(evaluated, target)
     write_text_atomic(folder / MODEL_INDEX_FILE, json.dumps(index, indent=1) + "\n")
     for name, run in runs.items():

@@ -213,8 +213,23 @@ def diagnostics_table(runs: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def diagnostics_markdown(runs: dict[str, Any]) -> str:
+    """``diagnostics_table`` as a Markdown section (empty when no run has diagnostics)."""
+    table = diagnostics_table(runs)
+    if table.empty:
+        return ""
+    table = table.T
+    lines = ["| diagnostic | " + " | ".join(table.columns) + " |"]
+    lines.append("| --- " * (len(table.columns) + 1) + "|")
+    for name, row in table.iterrows():
+        cells = ["-" if pd.isna(value) else f"{value:.2f}" for value in row]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "## Does the caption follow the image?\n\n" + "\n".join(lines) + "\n"
+
+
 __all__ = [
     "diagnose",
+    "diagnostics_markdown",
     "diagnostics_table",
     "blank_image_caption",
     "head_statement",
