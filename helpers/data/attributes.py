@@ -58,12 +58,18 @@ ATTRIBUTE_NAMES = tuple(attribute.name for attribute in ATTRIBUTES)
 BINARY_GROUPS = ("deformation", "atmosphere")  # the others name which members hold
 
 
-def sector_of(x: float, y: float) -> str:
-    """The sector of a point given as fractions of the frame (x right, y down, north up)."""
+def sector_index(x: float, y: float) -> int:
+    """The index in ``SECTORS`` of a point given as fractions of the frame (x right, y down,
+    north up): one of eight 45-degree compass sectors, or "central" within ``CENTRAL_RADIUS``."""
     dx, dy = x - 0.5, 0.5 - y
     if math.hypot(dx, dy) < CENTRAL_RADIUS:
-        return "central"
-    return SECTORS[round(math.atan2(dy, dx) / (math.pi / 4)) % 8]
+        return len(SECTORS) - 1
+    return round(math.atan2(dy, dx) / (math.pi / 4)) % (len(SECTORS) - 1)
+
+
+def sector_of(x: float, y: float) -> str:
+    """The name of ``sector_index``'s sector ("north-eastern", ..., "central")."""
+    return SECTORS[sector_index(x, y)]
 
 
 def polygon_sector(polygon: Sequence[float], width: int, height: int) -> str:
@@ -144,6 +150,7 @@ __all__ = [
     "positive_rates",
     "prompt_ids",
     "prompt_vocabulary",
+    "sector_index",
     "sector_of",
     "stated_facts",
 ]

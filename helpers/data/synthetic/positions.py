@@ -1,11 +1,12 @@
 """The parts of the frame a synthetic caption names ("on the north-eastern side", "in the central
 part") and points drawn clearly inside one of them, anywhere in the frame.
 
-Positions are fractions of the image (x across columns, y down rows; north up). The centre disk
-(radius ``CENTRAL_RADIUS``) is the "central part"; around it, eight 45-degree sectors named by
-compass direction. Drawn points keep clear of the borders between parts (``SECTOR_MARGIN``,
-``RING``) and of the image's edges (``EDGE_MARGIN``), so a pattern's outline, clipped by the
-image, still has its centroid in the part its caption names.
+Positions are fractions of the image (x across columns, y down rows; north up). The parts are
+those of ``helpers.data.attributes`` (``sector_index``): a centre disk, the "central part", and
+around it eight 45-degree sectors named by compass direction. Drawn points keep clear of the
+borders between parts (``SECTOR_MARGIN``, ``RING``) and of the image's edges (``EDGE_MARGIN``),
+so a pattern's outline, clipped by the image, still has its centroid in the part its caption
+names.
 """
 
 from __future__ import annotations
@@ -14,19 +15,11 @@ import math
 
 import numpy as np
 
-DIRECTIONS = (  # counter-clockwise from east, one per 45-degree sector
-    "eastern",
-    "north-eastern",
-    "northern",
-    "north-western",
-    "western",
-    "south-western",
-    "southern",
-    "south-eastern",
-)
+from helpers.data.attributes import SECTORS, sector_index
+
+DIRECTIONS = SECTORS[:-1]  # counter-clockwise from east, one per 45-degree sector
 CENTRAL = len(DIRECTIONS)  # the index of the "central part"
 PARTS = len(DIRECTIONS) + 1
-CENTRAL_RADIUS = 0.08  # inside it, the caption says "in the central part"
 RING = (0.035, 0.15)  # drawn points lie within RING[0] of the centre or beyond RING[1]
 SECTOR_MARGIN = math.radians(10)  # drawn points keep this far from a sector's border
 EDGE_MARGIN = 0.14  # drawn points keep this far from the image's edges, unless told otherwise
@@ -37,10 +30,7 @@ _HALF_SECTOR = math.pi / len(DIRECTIONS)
 def part_of(point: tuple[float, float]) -> int:
     """The index of the part of the frame ``point`` lies in: a sector of ``DIRECTIONS``, or
     ``CENTRAL``."""
-    dx, dy = point[0] - 0.5, 0.5 - point[1]
-    if math.hypot(dx, dy) < CENTRAL_RADIUS:
-        return CENTRAL
-    return round(math.atan2(dy, dx) / (2 * _HALF_SECTOR)) % len(DIRECTIONS)
+    return sector_index(*point)
 
 
 Margins = tuple[float, float]  # how far a point keeps from the left/right and top/bottom edges
