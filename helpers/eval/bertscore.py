@@ -211,12 +211,12 @@ def _load(requested: str, choose: Any, device: str, batch_size: int) -> BertScor
 
 
 def scorer_label(info: dict[str, Any] | None) -> str:
-    """How tables name the Intel sample's scorer of a results summary (its ``to_dict``)."""
-    if not info:
-        return "Intel sample's scorer"
-    if info.get("stands_in_for"):
-        return f"stand-in for the Intel sample's scorer {info['stands_in_for']}: {info['model']}"
-    return f"Intel sample's scorer, {info['model']}"
+    """How tables name the Intel sample's scorer of a results summary (its ``to_dict``), short
+    enough for a table's row label: "Intel's scorer (bert-base-uncased)", or "(MiniLM
+    stand-in)" when the packaged MiniLM stands in for it offline."""
+    if info and info.get("stands_in_for"):
+        return "Intel's scorer (MiniLM stand-in)"
+    return f"Intel's scorer ({(info or {}).get('model', INTEL_BERTSCORE)})"
 
 
 __all__ = [

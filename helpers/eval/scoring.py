@@ -127,7 +127,7 @@ def headline_metrics(summary: dict) -> dict[str, str]:
     intel = summary.get("bertscore_intel_model")
     if not intel:
         return dict(HEADLINE_METRICS)
-    label = f"BERTScore F1 ({scorer_label(intel)})"
+    label = f"BERTScore F1, {scorer_label(intel)}"
     first, *rest = HEADLINE_METRICS.items()
     return dict([first, (INTEL_BERTSCORE_COLUMN, label), *rest])
 
