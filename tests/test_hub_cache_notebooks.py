@@ -31,6 +31,7 @@ OVERRIDES = {
     "max_test_samples": 4,
     "eval_batch_size": 8,
     "max_new_tokens": 40,  # more than the real text config's max_length (20)
+    "num_beams": 1,
     "decoding_grid": [[1, 1.0, 0, 1.0], [1, 1.0, 3, 1.0]],
     "decoding_val_samples": 4,
     "bootstrap_resamples": 200,
