@@ -42,7 +42,7 @@ PUBLIC_API = {
     "caption_folder": "helpers.eval.inference",
     "tune_decoding": "helpers.eval.decoding",
     "evaluate_captions": "helpers.eval.metrics",
-    "load_bertscorer": "helpers.eval.metrics",
+    "load_bertscorer": "helpers.eval.bertscore",
     "caption_and_score": "helpers.eval.scoring",
     "diagnostics_table": "helpers.eval.reliance",
     "compare": "helpers.eval.comparison",

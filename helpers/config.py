@@ -139,6 +139,10 @@ class CaptionConfig:
 
     # evaluation: None = the profile's scorer (roberta-large in full, packaged MiniLM offline)
     bertscore_model: str | None = None
+    # the Intel sample's scorer, reported beside ours (helpers.eval.bertscore): None = the
+    # profile's choice (bert-base-uncased in full, none offline); "off" = none; "minilm" = the
+    # packaged MiniLM standing in for it (flagged as a stand-in in every result)
+    bertscore_intel_model: str | None = None
     # bootstrap 95% intervals over test images (helpers.eval.bootstrap): resamples and their seed
     bootstrap_resamples: int = 1000
     bootstrap_seed: int = 42
@@ -172,7 +176,7 @@ class CaptionConfig:
         verdict = (
             " + ".join(reasons) + ": not a Hephaestus result" if reasons else "Hephaestus data"
         )
-        return f"profile={self.profile} | model={self.model_name} | {verdict}"
+        return f"profile={self.profile} | model={shareable_name(self.model_name)} | {verdict}"
 
     def with_overrides(self, **overrides: Any) -> CaptionConfig:
         """Return a copy with some fields changed; unknown names raise a clear error."""
@@ -273,6 +277,19 @@ def workspace() -> Path:
     return Path(override).expanduser().resolve() if override else PROJECT_ROOT
 
 
+def shareable_name(model: str | Path) -> str:
+    """How results, cards and logs name a model: a Hub id or stand-in as it is, a local folder
+    relative to the workspace (``runs/full/best``), or by its own name when it lies elsewhere:
+    never an absolute path of this machine."""
+    text = str(model)
+    path = Path(text).expanduser()
+    if not (path.is_absolute() or path.exists()) or text.startswith("random:"):
+        return text
+    path = path.resolve()
+    root = workspace()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+
+
 def load_config(profile: str | None = None, **overrides: Any) -> CaptionConfig:
     """Build the config of a profile (argument, else ``$CAPTION_PROFILE``, else ``full``).
 
@@ -309,5 +326,6 @@ __all__ = [
     "CaptionConfig",
     "get_profile_name",
     "load_config",
+    "shareable_name",
     "workspace",
 ]

@@ -7,7 +7,9 @@ It uploads, in one commit, the model of ``<run_dir>/final`` (weights, processor,
 ``adapter/`` folder), its model card with the loading code naming ``repo_id``
 (helpers.training.model_card), the evaluation notebooks 04/05 recorded (``evaluation/``: results
 JSONs, comparison) and the training history (``training/history.csv``, ``training/summary.json``).
-The run's ``config.json`` stays home: it holds paths of your machine.
+The run's ``config.json`` stays home: it holds paths of your machine. Nothing else that does is
+uploaded: a file holding the workspace's absolute path or your home folder is refused, by name
+(``LocalPathRefused``).
 
 Log in first with ``hf auth login`` (or set ``HF_TOKEN``); the token is read by
 ``huggingface_hub`` and never printed or written. Offline, or without a valid token, it fails
@@ -18,13 +20,16 @@ InSAR captioners and are not.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import struct
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
+from helpers.config import workspace
 from helpers.training.model_card import (
     ADAPTER_DIR,
     CARD_FILE,
@@ -48,6 +53,10 @@ class HubUploadError(RuntimeError):
 
 class StandInRefused(ValueError):
     """``share_run`` was asked to upload a stand-in without ``allow_stand_in=True``."""
+
+
+class LocalPathRefused(ValueError):
+    """A file ``share_run`` would upload names a folder of this machine (the message says which)."""
 
 
 def share_run(
@@ -76,6 +85,7 @@ def share_run(
             "allow_stand_in=True; its card says it is a stand-in."
         )
     operations = upload_plan(run_dir, repo_id, facts)
+    refuse_local_paths(operations)
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
         raise HubUploadError(upload_failure(OfflineModeIsEnabled()))
     api = api or HfApi(token=token)
@@ -129,6 +139,55 @@ def upload_plan(run_dir: Path, repo_id: str, facts: CardFacts) -> list[CommitOpe
     return operations
 
 
+def local_folders() -> dict[str, list[bytes]]:
+    """The folders no uploaded file may name: the workspace and the home folder, each as the
+    bytes it appears as in text and in JSON (a filesystem root alone is left out)."""
+    folders = {"the workspace's absolute path": workspace(), "your home folder": Path.home()}
+    found = {}
+    for what, folder in folders.items():
+        folder = Path(folder).resolve()
+        if len(folder.parts) < 2:
+            continue
+        spellings = {str(folder), folder.as_posix(), json.dumps(str(folder))[1:-1]}
+        found[what] = sorted(text.encode("utf-8") for text in spellings)
+    return found
+
+
+def refuse_local_paths(operations: list[CommitOperationAdd]) -> None:
+    """Raise ``LocalPathRefused`` naming every file of ``operations`` that holds a folder of
+    this machine (see :func:`local_folders`); safetensors weights are checked in their header."""
+    folders = local_folders()
+    offending = []
+    for operation in operations:
+        content = _searchable(operation)
+        named = [
+            what for what, spellings in folders.items() if any(s in content for s in spellings)
+        ]
+        if named:
+            offending.append(f"{operation.path_in_repo} ({' and '.join(named)})")
+    if offending:
+        raise LocalPathRefused(
+            "Not uploading: these files name folders of this machine: "
+            + "; ".join(offending)
+            + ". Results, cards and logs name a local model relative to the workspace "
+            "(runs/full/best); a file made by an older version or by hand may not. Remove the "
+            "path from it (or the file from the run folder), then share again."
+        )
+
+
+def _searchable(operation: CommitOperationAdd) -> bytes:
+    """The bytes of an upload to search: a file's whole text, a safetensors file's header."""
+    source = operation.path_or_fileobj
+    if isinstance(source, bytes):
+        return source
+    path = Path(source)
+    if path.suffix != ".safetensors":
+        return path.read_bytes()
+    with open(path, "rb") as fh:
+        (length,) = struct.unpack("<Q", fh.read(8))
+        return fh.read(min(length, 100 * 1024**2))
+
+
 def upload_failure(error: BaseException) -> str:
     """What went wrong talking to the Hub, in words, with the way out."""
     if isinstance(error, OfflineModeIsEnabled):
@@ -155,4 +214,13 @@ def upload_failure(error: BaseException) -> str:
     return f"The upload failed: {type(error).__name__}: {error}"
 
 
-__all__ = ["HubUploadError", "StandInRefused", "share_run", "upload_failure", "upload_plan"]
+__all__ = [
+    "HubUploadError",
+    "LocalPathRefused",
+    "StandInRefused",
+    "local_folders",
+    "refuse_local_paths",
+    "share_run",
+    "upload_failure",
+    "upload_plan",
+]

@@ -323,3 +323,23 @@ def test_peak_tflops_table_and_override():
     assert peak_tflops("NVIDIA H200", "420") == {"bf16": 420.0, "source": "--peak-tflops"}
     with pytest.raises(ValueError, match="'fp64' is neither bf16 nor fp32"):
         peak_tflops("NVIDIA H200", "fp64=1")
+
+
+def test_collapse_ablation_rows_side_by_side(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    rows = ["caption loss only (demo before this change)", "+ attribute prompt (heads weight 3)"]
+    command = [sys.executable, str(ROOT / "bench" / "collapse_ablation.py"), "--profile", "smoke"]
+    command += ["--out", str(tmp_path), "--rows", *rows]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "collapse_ablation_smoke.json").read_text())
+    assert list(report["rows"]) == [*rows, "nearest-neighbour baseline"]
+    assert "not a Hephaestus result" in report["what"]
+    plain, prompted, nearest = report["rows"].values()
+    assert plain["heads_deformation_balanced_accuracy"] is None  # no heads, nothing to score
+    assert prompted["heads_deformation_balanced_accuracy"] is not None
+    assert plain["image_reliance"] is not None and nearest["train_seconds"] is None
+    assert plain["test_images"] == prompted["test_images"] == nearest["test_images"]
+    table = (tmp_path / "collapse_ablation_smoke.md").read_text()
+    assert all(name in table for name in report["rows"])
+    assert "<workspace>" not in json.dumps(report["overrides"])

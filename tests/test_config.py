@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers.config import PROFILES, PROJECT_ROOT, CaptionConfig, get_profile_name, load_config
+from helpers.config import (
+    PROFILES,
+    PROJECT_ROOT,
+    CaptionConfig,
+    get_profile_name,
+    load_config,
+    shareable_name,
+)
 
 
 def test_full_is_the_default(monkeypatch):
@@ -100,3 +107,16 @@ def test_workspace_moves_data_outputs_and_runs(monkeypatch, tmp_path):
     assert cfg.run_dir == tmp_path / "runs" / "smoke"
     monkeypatch.delenv("CAPTION_WORKSPACE")
     assert load_config("full").data_dir == PROJECT_ROOT / "Hephaestus_dataset"
+
+
+def test_a_local_model_is_named_relative_to_the_workspace(tmp_path, monkeypatch):
+    workspace, elsewhere = tmp_path / "workspace", tmp_path / "models" / "my-blip"
+    (workspace / "runs" / "full" / "best").mkdir(parents=True)
+    elsewhere.mkdir(parents=True)
+    monkeypatch.setenv("CAPTION_WORKSPACE", str(workspace))
+    assert shareable_name(workspace / "runs" / "full" / "best") == "runs/full/best"
+    assert shareable_name(str(elsewhere)) == "my-blip"  # outside the workspace: its name only
+    for name in ("Salesforce/blip-image-captioning-large", "random:tiny"):
+        assert shareable_name(name) == name
+    cfg = load_config("full", model_name=str(workspace / "runs" / "full" / "best"))
+    assert cfg.provenance(False).startswith("profile=full | model=runs/full/best |")

@@ -122,6 +122,15 @@ def test_not_a_zip_and_missing_zip_name_the_file(work: Path) -> None:
         extract_zip(work / "nothere.zip", work / "out")
 
 
+def test_a_git_lfs_pointer_is_recognised(work: Path) -> None:
+    pointer = work / "images_set2.zip"
+    pointer.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:ab12\nsize 99\n")
+    with pytest.raises(ArchiveError, match=r"images_set2\.zip is a git-lfs pointer file") as err:
+        extract_zip(pointer, work / "out")
+    assert "git lfs pull" in str(err.value)
+    assert not (work / "out").exists()
+
+
 def test_crc_error_names_the_file_and_leaves_nothing(work: Path) -> None:
     payload = b"0123456789" * 100
     zip_path = make_zip(work / "crc.zip", {"a.txt": b"ok", "b.txt": payload}, zipfile.ZIP_STORED)

@@ -10,6 +10,7 @@ import pytest
 
 from helpers.config import CaptionConfig
 from helpers.data import prepare as data
+from helpers.data.archives import ArchiveError
 from helpers.data.layouts import LayoutError, find_layout
 from helpers.data.prepare import DatasetError, prepare_dataset
 from helpers.data.synthetic import SYNTHETIC_MARKER, generate_samples, png_bytes
@@ -261,3 +262,35 @@ def test_docs_name_the_real_files_their_home_and_both_raw_namings(doc: str) -> N
         "hephaestus-test-frames",
     ):
         assert needed in text, f"{doc} does not mention {needed}"
+
+
+LFS_POINTER = (
+    "version https://git-lfs.github.com/spec/v1\n"
+    "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+    "size 187654321\n"
+)
+
+
+def test_a_git_lfs_pointer_instead_of_a_zip_is_named_as_such(tmp_path: Path, samples) -> None:
+    cfg = full_config(tmp_path)
+    four_flat_zips(cfg.data_dir, samples)
+    pointer = cfg.data_dir / "images_set2.zip"
+    pointer.write_text(LFS_POINTER)  # what a clone without `git lfs pull` leaves
+    with pytest.raises(ArchiveError, match=r"images_set2\.zip is a git-lfs pointer file") as err:
+        prepare_dataset(cfg, progress=False)
+    message = str(err.value)
+    assert f"({len(LFS_POINTER)} bytes of text)" in message and "git lfs pull" in message
+
+
+def test_a_truncated_zip_is_named_with_its_size_and_the_usual_cause(
+    tmp_path: Path, samples
+) -> None:
+    cfg = full_config(tmp_path)
+    four_flat_zips(cfg.data_dir, samples)
+    broken = cfg.data_dir / "images_set2.zip"
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # an interrupted copy
+    with pytest.raises(ArchiveError, match=r"images_set2\.zip is not a readable zip") as err:
+        prepare_dataset(cfg, progress=False)
+    message = str(err.value)
+    assert f"{broken.stat().st_size:,} bytes" in message
+    assert "download was interrupted" in message and "git lfs pull" in message

@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 
 from helpers.config import load_config
-from helpers.eval import metrics
+from helpers.eval import bertscore, metrics
 from helpers.model import loading as modeling
 from helpers.model.load_errors import ModelLoadError, cached_model_folder, safetensors_problem
 from helpers.model.loading import (
@@ -164,7 +164,7 @@ def bertscore_failure(monkeypatch, error: BaseException) -> ModelLoadError:
     def fail(**kwargs):
         raise error
 
-    monkeypatch.setattr(metrics, "BERTScorer", fail)
+    monkeypatch.setattr(bertscore, "BERTScorer", fail)
     with pytest.raises(ModelLoadError) as caught:
         metrics.load_bertscorer(load_config("full"), device="cpu")
     return caught.value

@@ -16,8 +16,8 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
-from helpers.config import load_config
-from helpers.eval import metrics
+from helpers.config import load_config, shareable_name
+from helpers.eval import bertscore, metrics
 from helpers.eval.metrics import (
     METRIC_COLUMNS,
     bertscore_choice,
@@ -133,7 +133,16 @@ def test_evaluation_table_and_corpus(scorer):
         "num_layers": 6,
         "idf": False,
         "rescale_with_baseline": False,
+        # the WordPiece tokenizer as built for bert-score: no prefix space, its own length limit
+        "tokenizer": {
+            "class": "BertTokenizer",
+            "add_prefix_space": False,
+            "max_length": 512,
+            "lowercase": True,
+        },
+        "stands_in_for": None,  # MiniLM is the offline profiles' own scorer
     }
+    assert result.intel_scorer is None  # offline profiles: MiniLM only
 
 
 def test_several_references_per_sample(scorer):
@@ -226,9 +235,11 @@ def test_scorer_choice_by_profile_and_override():
     assert Path(packaged, "config.json").is_file()
     assert info.num_layers == 6 and "/" not in info.model  # no local path in any output
     assert bertscore_choice(load_config("full", bertscore_model="minilm"))[0] == packaged
-    # a local folder: layers from its config, recorded by folder name only
+    # a local folder: layers from its config, recorded relative to the workspace (or by its
+    # name when it lies elsewhere), never as an absolute path
     model_type, info = bertscore_choice(load_config("smoke", bertscore_model=packaged))
-    assert (model_type, info.model, info.num_layers) == (packaged, Path(packaged).name, 6)
+    assert (model_type, info.model, info.num_layers) == (packaged, shareable_name(packaged), 6)
+    assert not Path(info.model).is_absolute() and info.model.endswith("model")
 
 
 def test_scorer_knobs(scorer):
@@ -240,7 +251,7 @@ def test_unreachable_full_scorer_names_the_offline_alternative(monkeypatch):
     def offline(**kwargs):
         raise OSError("We couldn't connect to the Hub to load the files.\nMore details...")
 
-    monkeypatch.setattr(metrics, "BERTScorer", offline)
+    monkeypatch.setattr(bertscore, "BERTScorer", offline)
     with pytest.raises(RuntimeError, match="minilm") as caught:
         load_bertscorer(load_config("full"), device="cpu")
     message = str(caught.value)

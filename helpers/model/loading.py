@@ -36,12 +36,12 @@ from transformers import (
     AutoProcessor,
     BlipConfig,
     BlipForConditionalGeneration,
-    BlipImageProcessor,
+    BlipImageProcessorPil,
     BlipProcessor,
     PreTrainedModel,
 )
 
-from helpers.config import CaptionConfig
+from helpers.config import CaptionConfig, shareable_name
 from helpers.data.tokenizer import offline_tokenizer
 from helpers.model.attention import use_sdpa
 from helpers.model.attributes import (
@@ -53,6 +53,7 @@ from helpers.model.attributes import (
 from helpers.model.load_errors import ModelLoadError, explain_load_error
 
 STAND_IN_PREFIX = "random:"
+IMAGE_BACKEND = "pil"  # transformers' image processors: "pil" or "torchvision" (not a dependency)
 # BLIP's image normalisation (the same as CLIP's)
 BLIP_IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
 BLIP_IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -135,7 +136,7 @@ def _load_local(folder: Path, cfg: CaptionConfig) -> Captioner:
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a model folder: it has no config.json.")
     try:
-        return _load_pretrained(str(folder), cfg, {}, f"local folder {folder}")
+        return _load_pretrained(str(folder), cfg, {}, f"local folder {shareable_name(folder)}")
     except LOAD_ERRORS as err:
         specific = explain_load_error(err, str(folder))
         if specific is None:
@@ -146,10 +147,13 @@ def _load_local(folder: Path, cfg: CaptionConfig) -> Captioner:
 def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) -> Captioner:
     config = AutoConfig.from_pretrained(name, trust_remote_code=False, **options)
     common = dict(options, trust_remote_code=False)
+    # PIL preprocessing whether torchvision is installed or not: the same pixels everywhere
+    # (the two backends differ by up to 2/255; bench/results/image_backend.json)
+    processing = dict(common, backend=IMAGE_BACKEND)
     weights = dict(common, use_safetensors=True, attn_implementation=cfg.attn_implementation)
     if config.model_type == "blip":
         weights["attn_implementation"] = _blip_attn(cfg.attn_implementation)
-        processor = BlipProcessor.from_pretrained(name, **common)
+        processor = BlipProcessor.from_pretrained(name, **processing)
         heads = getattr(config, HEADS_KEY, None) or _heads(cfg, processor)
         if heads:  # a fine-tuned model keeps its heads; a pretrained one gets new ones
             config = with_attribute_heads(config, heads)
@@ -161,7 +165,7 @@ def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) 
         return Captioner(_smoothed(model, cfg), processor, "blip", source)
     if config.model_type == "git":
         model = AutoModelForCausalLM.from_pretrained(name, **weights)
-        return Captioner(model, AutoProcessor.from_pretrained(name, **common), "git", source)
+        return Captioner(model, AutoProcessor.from_pretrained(name, **processing), "git", source)
     raise ValueError(
         f"{name}: model_type {config.model_type!r} in its config.json is not supported; "
         "use a BLIP ('blip') or GIT ('git') captioning checkpoint."
@@ -186,7 +190,7 @@ def _one_line(err: BaseException) -> str:
 def build_offline_processor(image_size: int) -> BlipProcessor:
     """BLIP's processor rebuilt offline: BLIP image preprocessing at ``image_size`` px and BLIP's
     tokenizer (``helpers.data.tokenizer.offline_tokenizer``)."""
-    image_processor = BlipImageProcessor(
+    image_processor = BlipImageProcessorPil(
         size={"height": image_size, "width": image_size},
         image_mean=list(BLIP_IMAGE_MEAN),
         image_std=list(BLIP_IMAGE_STD),

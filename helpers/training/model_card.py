@@ -24,7 +24,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCardData
 
-from helpers.config import CaptionConfig
+from helpers.config import CaptionConfig, shareable_name
 from helpers.files import write_text_atomic
 from helpers.training.checkpoints import find_checkpoint, read_run
 
@@ -57,6 +57,11 @@ class CardFacts:
     @property
     def random_init(self) -> bool:
         return self.cfg.model_name.startswith("random:")
+
+    @property
+    def base_name(self) -> str:
+        """The base model as the card names it (a local folder never by its absolute path)."""
+        return shareable_name(self.cfg.model_name)
 
     @property
     def stand_in(self) -> bool:
@@ -136,9 +141,7 @@ def title(facts: CardFacts, adapter: bool) -> str:
     """The card's first line: what the model is, and STAND-IN first when it is one."""
     what = "LoRA adapters for " if adapter else ""
     if not facts.stand_in:
-        return (
-            f"{what}{facts.cfg.model_name} fine-tuned to caption InSAR interferograms (Hephaestus)"
-        )
+        return f"{what}{facts.base_name} fine-tuned to caption InSAR interferograms (Hephaestus)"
     return f"STAND-IN, not a Hephaestus model: {what}{_stand_in_reason(facts)}"
 
 
@@ -188,9 +191,9 @@ def _eval_results(facts: CardFacts, index: dict[str, Any]) -> list[EvalResult]:
 
 def _stand_in_reason(facts: CardFacts) -> str:
     model = (
-        f"a BLIP with random initial weights ({facts.cfg.model_name})"
+        f"a BLIP with random initial weights ({facts.base_name})"
         if facts.random_init
-        else facts.cfg.model_name
+        else facts.base_name
     )
     data = "synthetic InSAR-like images" if facts.data_synthetic else "Hephaestus"
     return f"{model} trained on {data} (profile {facts.cfg.profile!r})"
@@ -201,16 +204,16 @@ def _summary(facts: CardFacts, adapter: bool) -> str:
     if adapter:
         how = (
             f"LoRA adapters (rank {cfg.lora_r}, alpha {cfg.lora_alpha}, on "
-            f"{', '.join(cfg.lora_target_modules)}) for `{cfg.model_name}`; the folder above holds "
-            "the model with these adapters merged in."
+            f"{', '.join(cfg.lora_target_modules)}) for `{facts.base_name}`; the folder above "
+            "holds the model with these adapters merged in."
         )
     elif facts.lora:
         how = (
-            f"`{cfg.model_name}` with LoRA adapters (rank {cfg.lora_r}) merged into its weights: "
+            f"`{facts.base_name}` with LoRA adapters (rank {cfg.lora_r}) merged into its weights: "
             "a plain model, no `peft` needed; the adapters alone are in `adapter/`."
         )
     else:
-        how = f"`{cfg.model_name}` with all its weights fine-tuned."
+        how = f"`{facts.base_name}` with all its weights fine-tuned."
     use = (
         "It exists to test the pipeline and must not be used to caption real interferograms."
         if facts.stand_in
@@ -277,7 +280,7 @@ def _usage(facts: CardFacts, architecture: str, adapter: bool, repo_id: str) -> 
     if adapter:
         code = (
             f"from peft import PeftModel\nfrom transformers import AutoProcessor, {architecture}\n"
-            f'base = {architecture}.from_pretrained("{facts.cfg.model_name}")\n'
+            f'base = {architecture}.from_pretrained("{facts.base_name}")\n'
             f'model = PeftModel.from_pretrained(base, "{repo_id}", subfolder="{ADAPTER_DIR}")\n'
             f'processor = AutoProcessor.from_pretrained("{repo_id}")'
         )

@@ -87,6 +87,7 @@ OTHER_FIELDS = (
     "decoding_grid",
     "decoding_val_samples",
     "bertscore_model",
+    "bertscore_intel_model",
     "bootstrap_resamples",
     "bootstrap_seed",
 )
