@@ -38,6 +38,12 @@ ROWS: dict[str, dict[str, Any]] = {
         "batch_size": 8,
         "epochs": 10,
     },
+    "+ attribute prompt, batch 8, 10 epochs, heads weight 10": {
+        "attribute_prompt": True,
+        "batch_size": 8,
+        "epochs": 10,
+        "attribute_loss_weight": 10.0,
+    },
 }
 # the demo's settings before this change, so that every row starts from them
 BEFORE = {
