@@ -219,3 +219,14 @@ def test_grounding_maps_a_prompted_models_caption_tokens(images):
     for explanation in explained:
         assert len(explanation.token_maps) == len(explanation.tokens)
         assert np.allclose(explanation.token_maps.sum(axis=(1, 2)), 1.0)
+
+
+def test_blip_large_heads_add_one_linear_layer_and_train_under_lora():
+    from helpers.model.loading import count_parameters
+
+    cfg = load_config("full", model_name="random:blip-large")
+    model = load_captioner(cfg).model
+    heads = 2 * 1024 * len(ATTRIBUTE_NAMES) + len(ATTRIBUTE_NAMES)  # [CLS] + mean patch -> facts
+    assert count_parameters(model) == (446_290_492 + heads,) * 2
+    trainable, _ = count_parameters(apply_lora(model, cfg))
+    assert trainable == 614_400 + heads  # seed 001's adapters and the heads

@@ -48,6 +48,10 @@ TRAINING_FIELDS = (
     "max_grad_norm",
     "seed",
     "freeze_vision_encoder",
+    "attribute_heads",
+    "attribute_prompt",
+    "attribute_loss_weight",
+    "label_smoothing",
 )
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 SAFE_FIELDS = (
