@@ -33,6 +33,7 @@ from helpers.model.loading import load_captioner
 from helpers.model.lora import apply_lora
 
 SIZE = (100, 100)
+PLAIN = {"attribute_heads": False, "attribute_prompt": False}
 
 
 def square(cx: float, cy: float, half: float = 5) -> tuple[float, ...]:
@@ -142,9 +143,8 @@ def test_the_prompt_is_in_the_inputs_but_never_in_the_loss(images):
     assert prompt[0, 0].item() == word_ids[0]  # image 0 deforms: "deformation" in slot 0
     assert prompt[1, 0].item() == filler
     assert batch["attribute_targets"].shape == (2, width)
-    plain = caption_collator(load_captioner(load_config("smoke")).model, captioner.processor, 16)(
-        [dataset[0]]
-    )
+    plain_model = load_captioner(load_config("smoke", **PLAIN)).model
+    plain = caption_collator(plain_model, captioner.processor, 16)([dataset[0]])
     assert "attribute_targets" not in plain
     assert batch["input_ids"].shape[1] == plain["input_ids"].shape[1] + width
 
@@ -198,10 +198,11 @@ def test_lora_trains_the_heads_and_keeps_them(images, tmp_path):
 
 
 def test_without_the_knobs_the_model_is_plain_blip():
-    captioner = load_captioner(load_config("smoke"))
+    assert attribute_heads(load_captioner(load_config("smoke")).model) is not None  # default
+    captioner = load_captioner(load_config("smoke", **PLAIN))
     assert attribute_heads(captioner.model) is None
     assert prompt_settings(captioner.model) is None
-    heads_only = load_captioner(load_config("smoke", attribute_heads=True)).model
+    heads_only = load_captioner(load_config("smoke", attribute_prompt=False)).model
     assert attribute_heads(heads_only) is not None and prompt_settings(heads_only) is None
 
 
