@@ -231,3 +231,18 @@ def test_blip_large_heads_add_one_linear_layer_and_train_under_lora():
     assert count_parameters(model) == (446_290_492 + heads,) * 2
     trainable, _ = count_parameters(apply_lora(model, cfg))
     assert trainable == 614_400 + heads  # seed 001's adapters and the heads
+
+
+def test_the_caption_loss_is_blips_own(images):
+    from transformers import BlipForConditionalGeneration
+
+    for smoothing in (0.0, 0.1):
+        cfg, captioner = tiny(label_smoothing=smoothing)
+        model = captioner.model
+        dataset = CaptionDataset(images, captioner.processor)
+        batch = caption_collator(model, captioner.processor, 16)([dataset[i] for i in range(4)])
+        batch.pop("attribute_targets")
+        with torch.no_grad():
+            ours = model(**batch).loss  # the vocabulary projection at labelled positions only
+            blip = BlipForConditionalGeneration.forward(model, **batch).loss
+        assert torch.allclose(ours, blip, atol=1e-6), smoothing
