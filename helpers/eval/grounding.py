@@ -43,7 +43,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from peft import PeftModel
 
 from helpers.config import CaptionConfig
 from helpers.data.detokenize import clean_caption, clean_offset, removed_spaces
@@ -62,7 +61,7 @@ from helpers.eval.inference import (
     image_list,
     pixel_values,
 )
-from helpers.model.attributes import prompt_settings
+from helpers.model.attributes import base_model, prompt_settings
 from helpers.oom import map_in_halving_batches
 
 # phrase kind -> the mention topics whose stated tokens make it up. A named activity type also
@@ -159,7 +158,7 @@ def token_spans(processor: Any, token_ids: Sequence[int]) -> tuple[str, list[tup
 
 
 def _blip(model: torch.nn.Module) -> torch.nn.Module:
-    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    base = base_model(model)
     if getattr(base.config, "model_type", None) != "blip":
         raise ValueError(
             f"Grounding maps need a BLIP captioner (got {type(base).__name__}); GIT-style models "
@@ -180,7 +179,7 @@ def _decoder_attentions(
     image_embeds = base.vision_model(pixel_values=pixel_values)[0]
     width = 0
     if prompt_settings(base) is not None:
-        prompt = base.prompt_for(torch.sigmoid(base.attribute_logits(image_embeds).float()))
+        prompt = base.prompt_for(base.attribute_probabilities(image_embeds))
         width = prompt.shape[1]
         ids = torch.cat([ids[:, :1], prompt, ids[:, 1:]], dim=1)
         mask = torch.cat([mask[:, :1], torch.ones_like(prompt), mask[:, 1:]], dim=1)

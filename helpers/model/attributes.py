@@ -105,11 +105,14 @@ class BlipAttributeCaptioner(BlipForConditionalGeneration):
             loss=loss, image_embeds=image_embeds, last_hidden_state=image_embeds
         )
 
+    def attribute_probabilities(self, image_embeds: torch.Tensor) -> torch.Tensor:
+        """The heads' probabilities (batch, attributes) from the encoder's output."""
+        return torch.sigmoid(self.attribute_logits(image_embeds).float())
+
     @torch.no_grad()
     def predict_attributes(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """The heads' probabilities, (batch, attributes)."""
-        image_embeds = self.vision_model(pixel_values=pixel_values)[0]
-        return torch.sigmoid(self.attribute_logits(image_embeds).float())
+        """The heads' probabilities, (batch, attributes), from the images."""
+        return self.attribute_probabilities(self.vision_model(pixel_values=pixel_values)[0])
 
     def prompt_for(self, probabilities: torch.Tensor) -> torch.Tensor:
         """The attribute prompt (batch, attributes) of what the heads predict."""
@@ -136,8 +139,7 @@ class BlipAttributeCaptioner(BlipForConditionalGeneration):
         if not self.heads["prompt"] or input_ids is not None:
             return super().generate(pixel_values, input_ids, attention_mask, **generate_kwargs)
         image_embeds = self.vision_model(pixel_values=pixel_values)[0]
-        probabilities = torch.sigmoid(self.attribute_logits(image_embeds).float())
-        prompt = self.prompt_for(probabilities)
+        prompt = self.prompt_for(self.attribute_probabilities(image_embeds))
         start = torch.full_like(prompt[:, :1], self.config.text_config.bos_token_id)
         ids = torch.cat([start, prompt], dim=1)
         text = self.config.text_config

@@ -47,6 +47,7 @@ from helpers.model.attention import use_sdpa
 from helpers.model.attributes import (
     HEADS_KEY,
     BlipAttributeCaptioner,
+    base_model,
     heads_settings,
     with_attribute_heads,
 )
@@ -289,7 +290,7 @@ def enable_gradient_checkpointing(model: PreTrainedModel | PeftModel) -> None:
 def decoder_start_token_id(model: torch.nn.Module) -> int | None:
     """The token BLIP's ``generate`` starts captions from (``[DEC]``), for ``CaptionCollator``;
     None for other families (GIT starts from its tokenizer's own ``[CLS]``)."""
-    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    base = base_model(model)
     config = base.config
     if getattr(config, "model_type", None) == "blip":
         return config.text_config.bos_token_id
@@ -306,7 +307,7 @@ def describe_model(model: torch.nn.Module) -> str:
     """One line, e.g. ``BlipForConditionalGeneration with LoRA: 446,904,892 parameters,
     614,400 trainable (0.137%)``."""
     trainable, total = count_parameters(model)
-    name = type(model.get_base_model() if isinstance(model, PeftModel) else model).__name__
+    name = type(base_model(model)).__name__
     lora = " with LoRA" if isinstance(model, PeftModel) else ""
     share = 100 * trainable / max(total, 1)
     return f"{name}{lora}: {total:,} parameters, {trainable:,} trainable ({share:.3g}%)"
