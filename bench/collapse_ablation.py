@@ -71,7 +71,7 @@ def run_row(cfg, data, scorer, device) -> tuple[dict[str, Any], Any]:
     """Train ``cfg``'s model, caption and score the test split; (the row, the captioner)."""
     from helpers.data.batching import CaptionDataset
     from helpers.eval.scoring import caption_and_score
-    from helpers.model.attributes import caption_collator
+    from helpers.model.collators import caption_collator
     from helpers.model.loading import load_captioner
     from helpers.training.loop import train
 

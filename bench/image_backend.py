@@ -27,7 +27,7 @@ from bench_cli import RESULTS_DIR, write_json_report
 from PIL import Image
 
 from helpers.data.synthetic.dataset import generate_samples, png_bytes
-from helpers.model.loading import BLIP_IMAGE_MEAN, BLIP_IMAGE_STD
+from helpers.model.blip_stand_in import BLIP_IMAGE_MEAN, BLIP_IMAGE_STD
 
 BATCH = 8
 SIZE = 384

@@ -32,7 +32,7 @@ PUBLIC_API = {
     "load_captioner": "helpers.model.loading",
     "describe_model": "helpers.model.loading",
     "apply_lora": "helpers.model.lora",
-    "caption_collator": "helpers.model.attributes",
+    "caption_collator": "helpers.model.collators",
     "lora_config": "helpers.model.lora",
     "memory_check": "helpers.training.memory_advice",
     "train": "helpers.training.loop",

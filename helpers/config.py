@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 PROFILE_ENV_VAR = "CAPTION_PROFILE"
+MODEL_ENV_VAR = "CAPTION_MODEL"  # a model in place of the profile's (load_config's model=)
 PROFILES = ("full", "demo", "smoke")
 DEFAULT_PROFILE = "full"
 WORKSPACE_ENV_VAR = "CAPTION_WORKSPACE"
@@ -47,9 +48,10 @@ class CaptionConfig:
 
     profile: str = "full"
 
-    # model: a Hub id or a local folder; "random:tiny" / "random:small" / "random:blip-large"
-    # build the real BLIP classes with random weights (offline stand-ins, see
-    # helpers.model.loading).
+    # model: a Hub id or a local folder (BLIP, GIT or Florence-2, e.g.
+    # "florence-community/Florence-2-base"); "random:tiny" / "random:small" / "random:blip-large"
+    # build the real BLIP classes with random weights, "random:florence-tiny" / "-base" / "-large"
+    # Florence-2's (offline stand-ins, see helpers.model.loading).
     model_name: str = "Salesforce/blip-image-captioning-large"
     image_size: int = 384
     # training captions are cut at this many tokens ([CLS]/[SEP] included): the real captions
@@ -111,12 +113,18 @@ class CaptionConfig:
     attribute_loss_weight: float = 3.0
     # label smoothing of BLIP's caption loss (BLIP's own pre-training used 0.1; transformers' 0)
     label_smoothing: float = 0.0
+    # Florence-2 (helpers.model.florence): the caption task prompt it captions from, one of
+    # "<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>" (paragraphs, as Hephaestus'
+    # captions are). The attribute heads and label smoothing above are BLIP's only.
+    florence_task: str = "<MORE_DETAILED_CAPTION>"
 
-    # LoRA (seed 001's recipe: 614,400 trainable parameters on BLIP-large)
+    # LoRA (seed 001's recipe: 614,400 trainable parameters on BLIP-large). Target modules:
+    # None = the family's (helpers.model.lora: BLIP's and GIT's "query"/"value", Florence-2's
+    # "q_proj"/"v_proj" in its BART encoder and decoder)
     lora_r: int = 8
     lora_alpha: int = 32
     lora_dropout: float = 0.1
-    lora_target_modules: tuple[str, ...] = ("query", "value")
+    lora_target_modules: tuple[str, ...] | None = None
     # the learning rate of LoRA runs (helpers.model.lora.lora_config); None: 4 x learning_rate
     lora_learning_rate: float | None = None
 
@@ -299,10 +307,16 @@ def shareable_name(model: str | Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
 
 
-def load_config(profile: str | None = None, **overrides: Any) -> CaptionConfig:
+def load_config(
+    profile: str | None = None, *, model: str | None = None, **overrides: Any
+) -> CaptionConfig:
     """Build the config of a profile (argument, else ``$CAPTION_PROFILE``, else ``full``).
 
     Keyword arguments override single fields, e.g. ``load_config("demo", epochs=2)``.
+    ``model`` (else ``$CAPTION_MODEL``) swaps the profile's model for another, e.g.
+    ``load_config("full", model="florence-community/Florence-2-base")``, with its own run folder
+    and results (``runs/full-florence-2-base/``, ``assets/florence-2-base/``), so the two can be
+    compared side by side; ``model_name=`` instead changes the model in place.
     ``full`` reads ``Hephaestus_dataset/``, writes ``assets/`` and checkpoints to ``runs/full/``.
     The stand-in profiles keep their synthetic data in ``Hephaestus_dataset/synthetic-<profile>/``
     and write to ``assets/<profile>/`` and ``runs/<profile>/``, so they never overwrite (or get
@@ -321,11 +335,28 @@ def load_config(profile: str | None = None, **overrides: Any) -> CaptionConfig:
         run_dir=root / "runs" / name,
         **_PROFILE_FIELDS[name],
     )
+    model = (model or os.environ.get(MODEL_ENV_VAR, "")).strip()
+    if model and model != base.model_name:
+        slug = model_slug(model)
+        base = base.with_overrides(
+            model_name=model,
+            run_dir=base.run_dir.with_name(f"{base.run_dir.name}-{slug}"),
+            output_dir=base.output_dir / slug,
+        )
     return base.with_overrides(**overrides)
+
+
+def model_slug(model: str) -> str:
+    """A model's folder name: ``florence-community/Florence-2-base`` -> ``florence-2-base``,
+    ``random:florence-tiny`` -> ``florence-tiny``."""
+    name = model.removeprefix("random:").replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    name = name.lower()
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "model"
 
 
 __all__ = [
     "DEFAULT_DECODING_GRID",
+    "MODEL_ENV_VAR",
     "PROFILES",
     "PROFILE_ENV_VAR",
     "PROJECT_ROOT",
@@ -335,6 +366,7 @@ __all__ = [
     "CaptionConfig",
     "get_profile_name",
     "load_config",
+    "model_slug",
     "shareable_name",
     "workspace",
 ]

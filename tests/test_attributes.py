@@ -26,9 +26,9 @@ from helpers.data.records import Record
 from helpers.model.attributes import (
     BlipAttributeCaptioner,
     attribute_heads,
-    caption_collator,
     prompt_settings,
 )
+from helpers.model.collators import caption_collator
 from helpers.model.loading import load_captioner
 from helpers.model.lora import apply_lora
 

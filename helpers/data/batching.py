@@ -1,7 +1,11 @@
-"""From records to model batches: a torch ``Dataset`` and a collator for any HF processor.
+"""From records to model batches: a torch ``Dataset`` and the collators.
 
 loader = DataLoader(CaptionDataset(records), batch_size=8,
                     collate_fn=CaptionCollator(processor, max_length=64))
+
+``CaptionCollator`` serves captioners that decode from the image alone (BLIP, GIT),
+``TaskPromptCollator`` encoder-decoders that read a task prompt (Florence-2);
+``helpers.model.collators.caption_collator`` picks the one a model needs.
 """
 
 from __future__ import annotations
@@ -51,9 +55,22 @@ class CaptionDataset(Dataset):
             "attribute_targets": attribute_targets(record, rgb.size),
         }
         if self.processor is not None:
-            pixels = self.processor(images=rgb, return_tensors="pt")["pixel_values"]
-            item["pixel_values"] = pixels[0]
+            item["pixel_values"] = image_pixels(self.processor, [rgb])[0]
         return item
+
+
+def image_pixels(processor: Any, images: Sequence[Image.Image]) -> torch.Tensor:
+    """The ``pixel_values`` of ``images`` through the processor's image part (a processor that
+    also takes text, as Florence-2's, is never asked for a prompt here)."""
+    image_processor = getattr(processor, "image_processor", processor)
+    return image_processor(images=list(images), return_tensors="pt")["pixel_values"]
+
+
+def batch_pixels(processor: Any, items: Sequence[dict[str, Any]]) -> torch.Tensor:
+    """The items' ``pixel_values``: computed per item by ``CaptionDataset``, or here."""
+    if all("pixel_values" in item for item in items):
+        return torch.stack([item["pixel_values"] for item in items])
+    return image_pixels(processor, [item["image"] for item in items])
 
 
 class CaptionCollator:
@@ -91,13 +108,8 @@ class CaptionCollator:
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         text_args = {"padding": "longest", "truncation": True, "max_length": self.max_length}
         captions = [item["caption"] for item in items]
-        if all("pixel_values" in item for item in items):
-            enc = self.processor(text=captions, return_tensors="pt", **text_args)
-            pixel_values = torch.stack([item["pixel_values"] for item in items])
-        else:
-            images = [item["image"] for item in items]
-            enc = self.processor(images=images, text=captions, return_tensors="pt", **text_args)
-            pixel_values = enc["pixel_values"]
+        enc = self.processor(text=captions, return_tensors="pt", **text_args)
+        pixel_values = batch_pixels(self.processor, items)
         if self.decoder_start_token_id is not None:
             enc["input_ids"][:, 0] = self.decoder_start_token_id
         input_ids, attention_mask = enc["input_ids"], enc["attention_mask"]
@@ -117,3 +129,36 @@ class CaptionCollator:
             ignored = torch.full_like(prompt, -100)
             labels = torch.cat([labels[:, :1], ignored, labels[:, 1:]], dim=1)
         return {**batch, "input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+class TaskPromptCollator:
+    """Batches for an encoder-decoder captioner that reads a task prompt (Florence-2).
+
+    The encoder reads the image tokens and the task prompt (``input_ids``, ``attention_mask``:
+    the same for every image, ``prompt`` from ``helpers.model.florence.prompt_ids``); the
+    decoder learns the caption: ``labels`` are its tokens (``<s>`` ... ``</s>``) with padding set
+    to -100, which the model shifts right behind its own start token. So the prompt is never in
+    the loss, and neither is padding.
+    """
+
+    def __init__(self, processor: Any, max_length: int, prompt: Sequence[int]) -> None:
+        self.processor = processor
+        self.max_length = max_length
+        self.prompt = torch.tensor(list(prompt))
+
+    def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        tokens = self.processor.tokenizer(
+            [item["caption"] for item in items],
+            padding="longest",
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        labels = tokens["input_ids"].masked_fill(tokens["attention_mask"] == 0, -100)
+        input_ids = self.prompt.repeat(len(items), 1)
+        return {
+            "pixel_values": batch_pixels(self.processor, items),
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "labels": labels,
+        }

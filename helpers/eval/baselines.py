@@ -6,7 +6,8 @@
 - **nearest neighbour**: the caption of the most similar training image. Similarity is the
   cosine of the captioning model's own image embedding: BLIP's ``vision_model`` ``pooler_output``
   (the final-layer [CLS] token after the last layer norm), or the mean of the last hidden state
-  for an encoder without a pooler. Ties go to the first training record by id. A fine-tuned
+  for an encoder without a pooler (Florence-2: the mean of its projected image tokens). Ties go
+  to the first training record by id. A fine-tuned
   captioner that does not beat it has learnt little more than "find a training image that looks
   alike and copy its caption".
 """
@@ -21,9 +22,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from helpers.data.batching import image_pixels
 from helpers.data.records import Record, id_sort_key
 from helpers.device import DeviceChoice
 from helpers.eval.inference import open_rgb
+from helpers.model.florence import image_embeddings as florence_embeddings
+from helpers.model.florence import is_florence
 from helpers.model.loading import vision_encoder
 
 MAJORITY, NEAREST = "majority", "nearest"
@@ -50,16 +54,21 @@ def image_embeddings(
 ) -> torch.Tensor:
     """L2-normalised pooled image-encoder outputs, one row per record (on the CPU), computed
     ``batch_size`` images at a time on ``device`` with a progress bar."""
-    encoder = vision_encoder(model).to(device.torch_device).eval()
+    model.to(device.torch_device).eval()
+    encoder = vision_encoder(model)
     dtype = next(encoder.parameters()).dtype
     rows = []
     for start in tqdm(range(0, len(records), batch_size), desc=desc, unit="batch"):
         batch = records[start : start + batch_size]
-        pixels = processor(images=[open_rgb(r.image_path) for r in batch], return_tensors="pt")
-        output = encoder(pixel_values=pixels["pixel_values"].to(device.torch_device, dtype))
-        pooled = getattr(output, "pooler_output", None)
-        if pooled is None:
-            pooled = output.last_hidden_state.mean(dim=1)
+        pixels = image_pixels(processor, [open_rgb(r.image_path) for r in batch])
+        pixels = pixels.to(device.torch_device, dtype)
+        if is_florence(model):
+            pooled = florence_embeddings(model, pixels)
+        else:
+            output = encoder(pixel_values=pixels)
+            pooled = getattr(output, "pooler_output", None)
+            if pooled is None:
+                pooled = output.last_hidden_state.mean(dim=1)
         rows.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
     return torch.cat(rows)
 

@@ -1,7 +1,8 @@
 """Batched captioning: a list of images, image files or a folder, in batches, with a progress bar.
 
 Works with any Hugging Face captioner whose processor takes ``images=`` and whose model has
-``generate(pixel_values=...)``: BLIP, GIT, and PEFT/LoRA-wrapped versions of them.
+``generate(pixel_values=...)`` (BLIP, GIT), with Florence-2 (which also reads its caption task
+prompt), and with PEFT/LoRA-wrapped versions of them.
 Decoding settings come from the config (``num_beams``, ``max_new_tokens``,
 ``repetition_penalty``, ``no_repeat_ngram_size``, ``length_penalty``): a fine-tuned model's
 defaults, the zero-shot baseline's or a choice made on validation (``helpers.eval.decoding``).
@@ -21,9 +22,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from helpers.config import CaptionConfig
+from helpers.data.batching import image_pixels
 from helpers.data.detokenize import clean_caption
 from helpers.data.records import IMAGE_SUFFIXES
 from helpers.device import DeviceChoice
+from helpers.model.florence import caption_task, is_florence, task_inputs
 from helpers.oom import map_in_halving_batches
 
 log = logging.getLogger(__name__)
@@ -86,8 +89,20 @@ def pixel_values(
     processor: Any, images: Sequence[ImageInput], device: DeviceChoice
 ) -> torch.Tensor:
     """One batch of images opened, preprocessed and put on ``device``."""
-    inputs = processor(images=[open_rgb(item) for item in images], return_tensors="pt")
-    return inputs["pixel_values"].to(device.torch_device)
+    pixels = image_pixels(processor, [open_rgb(item) for item in images])
+    return pixels.to(device.torch_device)
+
+
+def model_inputs(
+    model: torch.nn.Module, processor: Any, images: Sequence[ImageInput], device: DeviceChoice
+) -> dict[str, torch.Tensor]:
+    """What ``model.generate`` reads for one batch, on ``device``: the pixels, and for
+    Florence-2 also its caption task prompt (``helpers.model.florence``)."""
+    if not is_florence(model):
+        return {"pixel_values": pixel_values(processor, images, device)}
+    rgb = [open_rgb(item) for item in images]
+    inputs = task_inputs(processor, rgb, caption_task(model))
+    return {name: value.to(device.torch_device) for name, value in inputs.items()}
 
 
 @torch.no_grad()
@@ -116,7 +131,7 @@ def caption_images(
 
     def caption_batch(batch: Sequence[ImageInput]) -> list[str]:
         with autocast_for(device):
-            tokens = model.generate(pixel_values=pixel_values(processor, batch, device), **kwargs)
+            tokens = model.generate(**model_inputs(model, processor, batch, device), **kwargs)
         texts = processor.batch_decode(tokens, skip_special_tokens=True)
         return [clean_caption(text) for text in texts]
 

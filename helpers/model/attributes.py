@@ -28,7 +28,6 @@ from transformers import BlipConfig, BlipForConditionalGeneration
 from transformers.models.blip.modeling_blip import BlipForConditionalGenerationModelOutput
 
 from helpers.data.attributes import ATTRIBUTE_NAMES, decide, prompt_ids, prompt_vocabulary
-from helpers.data.batching import CaptionCollator
 
 HEADS_KEY = "attribute_heads"  # the config attribute holding the settings below
 
@@ -185,21 +184,6 @@ def prompt_settings(model: torch.nn.Module) -> tuple[Sequence[int], int] | None:
     return heads.heads["word_ids"], heads.heads["filler_id"]
 
 
-def caption_collator(model: torch.nn.Module, processor: Any, max_length: int) -> CaptionCollator:
-    """The collator that trains ``model``: BLIP's start token, and the attribute targets and
-    prompt when the model has heads."""
-    base = base_model(model)
-    config = base.config
-    start = config.text_config.bos_token_id if config.model_type == "blip" else None
-    return CaptionCollator(
-        processor,
-        max_length,
-        start,
-        attribute_prompt=prompt_settings(model),
-        with_targets=attribute_heads(model) is not None,
-    )
-
-
 def set_thresholds(model: torch.nn.Module, rates: Sequence[float]) -> None:
     """Decide deformation and atmosphere at their training rates (``helpers.data.attributes``)."""
     heads = attribute_heads(model)
@@ -211,7 +195,6 @@ __all__ = [
     "BlipAttributeCaptioner",
     "attribute_heads",
     "base_model",
-    "caption_collator",
     "heads_settings",
     "prompt_settings",
     "set_thresholds",

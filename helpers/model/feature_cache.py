@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from helpers.model.loading import vision_encoder
+
+log = logging.getLogger(__name__)
 
 
 class ImageFeatureCache:
@@ -114,7 +117,8 @@ class ImageFeatureCache:
 def cache_image_features(model: torch.nn.Module) -> Iterator[ImageFeatureCache]:
     """Memoise ``model``'s frozen image encoder (BLIP or GIT, plain or LoRA-wrapped) inside the
     ``with`` block; the encoder is restored on exit (its weights and ``state_dict`` are never
-    touched). Raises ``ValueError`` if the encoder trains or uses dropout."""
+    touched). Raises ``ValueError`` if the encoder trains or uses dropout; its stochastic depth
+    (drop path), if any, is off inside the block."""
     encoder = vision_encoder(model)
     _refuse_if_trainable(encoder)
     dropouts = [
@@ -134,11 +138,20 @@ def cache_image_features(model: torch.nn.Module) -> Iterator[ImageFeatureCache]:
             "cache_image_features: the image encoder's forward is already replaced (a cache is "
             "already active on this model?)."
         )
+    # stochastic depth (Florence-2's DaViT: drop_path_rate 0.1) would make the features differ
+    # per pass: it is off while they are cached, as if the frozen encoder had none
+    depth_drops = {m: m.drop_prob for m in encoder.modules() if getattr(m, "drop_prob", 0) > 0}
+    for module in depth_drops:
+        module.drop_prob = 0.0
+    if depth_drops:
+        log.info(f"image feature cache: stochastic depth off in {len(depth_drops)} encoder blocks")
     encoder.forward = cache.forward  # an instance attribute: nn.Module.__call__ uses it
     try:
         yield cache
     finally:
         del encoder.forward  # back to the class's forward
+        for module, rate in depth_drops.items():
+            module.drop_prob = rate
 
 
 def _refuse_if_trainable(encoder: torch.nn.Module) -> None:

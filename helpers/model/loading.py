@@ -12,11 +12,14 @@
   folder to delete), a folder without safetensors weights, a full disk, a permission problem.
 * ``"random:tiny"``, ``"random:small"`` or ``"random:blip-large"``: the real BLIP classes with
   random weights (seeded by ``cfg.seed``) and an offline processor, for the offline profiles and
-  for shape, memory and LoRA checks of the true BLIP-large architecture.
+  for shape, memory and LoRA checks of the true BLIP-large architecture
+  (``helpers.model.blip_stand_in``);
+  ``"random:florence-tiny"``, ``-base``, ``-large``: the same for Florence-2
+  (``helpers.model.florence_stand_in``).
 
-The offline tokenizer is BERT's uncased WordPiece vocabulary (the one BLIP uses) plus BLIP's two
-extra tokens, ``[DEC]`` (id 30522, the decoder start) and ``[ENC]`` (30523). ``[DEC]`` is also its
-sequence-start token, so training inputs begin with ``[DEC]`` exactly as ``generate`` does.
+Florence-2 checkpoints (``model_type`` "florence2", e.g. ``florence-community/Florence-2-base``)
+load through transformers' native classes (``helpers.model.florence``); checkpoints that need
+``trust_remote_code`` (``microsoft/Florence-2-*``) are refused with the native id.
 """
 
 from __future__ import annotations
@@ -34,15 +37,12 @@ from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     AutoProcessor,
-    BlipConfig,
     BlipForConditionalGeneration,
-    BlipImageProcessorPil,
     BlipProcessor,
     PreTrainedModel,
 )
 
 from helpers.config import CaptionConfig, shareable_name
-from helpers.data.tokenizer import offline_tokenizer
 from helpers.model.attention import use_sdpa
 from helpers.model.attributes import (
     HEADS_KEY,
@@ -51,31 +51,28 @@ from helpers.model.attributes import (
     heads_settings,
     with_attribute_heads,
 )
+from helpers.model.blip_stand_in import (
+    STAND_INS,
+    blip_attn,
+    build_offline_processor,
+    build_stand_in,
+    stand_in_config,
+)
+from helpers.model.florence import (
+    FLORENCE_MODEL_TYPE,
+    load_florence,
+    local_config,
+    refuse_remote_code,
+)
+from helpers.model.florence_stand_in import (
+    FLORENCE_STAND_INS,
+    build_florence_stand_in,
+    build_offline_florence_processor,
+)
 from helpers.model.load_errors import ModelLoadError, explain_load_error
 
 STAND_IN_PREFIX = "random:"
 IMAGE_BACKEND = "pil"  # transformers' image processors: "pil" or "torchvision" (not a dependency)
-# BLIP's image normalisation (the same as CLIP's)
-BLIP_IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
-BLIP_IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def _tower(hidden: int, layers: int, heads: int, mlp: int) -> dict[str, int]:
-    return {
-        "hidden_size": hidden,
-        "num_hidden_layers": layers,
-        "num_attention_heads": heads,
-        "intermediate_size": mlp,
-    }
-
-
-# name -> (vision tower, text decoder, patch size). "random:blip-large" is the architecture of
-# Salesforce/blip-image-captioning-large: ViT-L/16 at 384 px and a BERT-base sized decoder.
-STAND_INS: dict[str, tuple[dict[str, int], dict[str, int], int]] = {
-    "random:tiny": (_tower(32, 2, 2, 64), _tower(32, 2, 2, 64), 8),
-    "random:small": (_tower(256, 4, 4, 1024), _tower(256, 4, 4, 1024), 16),
-    "random:blip-large": (_tower(1024, 24, 16, 4096), _tower(768, 12, 12, 3072), 16),
-}
 
 
 class ModelUnavailableError(ModelLoadError):
@@ -90,7 +87,7 @@ LOAD_ERRORS = (OSError, HfHubHTTPError, SafetensorError)  # what a failed from_p
 
 @dataclass
 class Captioner:
-    """A captioning model with its processor; ``family`` is "blip" or "git"."""
+    """A captioning model with its processor; ``family`` is "blip", "git" or "florence2"."""
 
     model: PreTrainedModel
     processor: Any
@@ -101,6 +98,11 @@ class Captioner:
 def load_captioner(cfg: CaptionConfig, *, cache_dir: str | Path | None = None) -> Captioner:
     """Load ``cfg.model_name``: a stand-in ("random:..."), a local folder or a Hub id."""
     name = cfg.model_name
+    if name in FLORENCE_STAND_INS:
+        processor = build_offline_florence_processor(cfg.image_size)
+        model = build_florence_stand_in(name, processor, seed=cfg.seed, task=cfg.florence_task)
+        source = f"{name}: Florence-2 architecture with random weights (seed {cfg.seed})"
+        return Captioner(model, processor, FLORENCE_MODEL_TYPE, source + ", not pretrained")
     if name.startswith(STAND_IN_PREFIX):
         processor = build_offline_processor(cfg.image_size)
         heads = _heads(cfg, processor)
@@ -114,6 +116,7 @@ def load_captioner(cfg: CaptionConfig, *, cache_dir: str | Path | None = None) -
         return _load_local(folder, cfg)
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
         raise FileNotFoundError(f"Model folder {name} (cfg.model_name) does not exist.")
+    refuse_remote_code(name)
     problem = _hub_problem(name)
     options = {"cache_dir": cache_dir, "local_files_only": problem is not None}
     where = "local cache (Hub unreachable)" if problem else "Hugging Face Hub"
@@ -136,6 +139,7 @@ def _load_local(folder: Path, cfg: CaptionConfig) -> Captioner:
     """Load a model folder, saying what is wrong with it when it cannot load."""
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a model folder: it has no config.json.")
+    refuse_remote_code(shareable_name(folder), local_config(folder))
     try:
         return _load_pretrained(str(folder), cfg, {}, f"local folder {shareable_name(folder)}")
     except LOAD_ERRORS as err:
@@ -153,7 +157,7 @@ def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) 
     processing = dict(common, backend=IMAGE_BACKEND)
     weights = dict(common, use_safetensors=True, attn_implementation=cfg.attn_implementation)
     if config.model_type == "blip":
-        weights["attn_implementation"] = _blip_attn(cfg.attn_implementation)
+        weights["attn_implementation"] = blip_attn(cfg.attn_implementation)
         processor = BlipProcessor.from_pretrained(name, **processing)
         heads = getattr(config, HEADS_KEY, None) or _heads(cfg, processor)
         if heads:  # a fine-tuned model keeps its heads; a pretrained one gets new ones
@@ -164,12 +168,15 @@ def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) 
         if cfg.attn_implementation == "sdpa":
             use_sdpa(model)
         return Captioner(_smoothed(model, cfg), processor, "blip", source)
+    if config.model_type == FLORENCE_MODEL_TYPE:
+        model, processor = load_florence(name, cfg.florence_task, processing, weights)
+        return Captioner(model, processor, FLORENCE_MODEL_TYPE, source)
     if config.model_type == "git":
         model = AutoModelForCausalLM.from_pretrained(name, **weights)
         return Captioner(model, AutoProcessor.from_pretrained(name, **processing), "git", source)
     raise ValueError(
         f"{name}: model_type {config.model_type!r} in its config.json is not supported; "
-        "use a BLIP ('blip') or GIT ('git') captioning checkpoint."
+        "use a BLIP ('blip'), GIT ('git') or Florence-2 ('florence2') captioning checkpoint."
     )
 
 
@@ -188,34 +195,6 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else 'no details'}"
 
 
-def build_offline_processor(image_size: int) -> BlipProcessor:
-    """BLIP's processor rebuilt offline: BLIP image preprocessing at ``image_size`` px and BLIP's
-    tokenizer (``helpers.data.tokenizer.offline_tokenizer``)."""
-    image_processor = BlipImageProcessorPil(
-        size={"height": image_size, "width": image_size},
-        image_mean=list(BLIP_IMAGE_MEAN),
-        image_std=list(BLIP_IMAGE_STD),
-    )
-    return BlipProcessor(image_processor=image_processor, tokenizer=offline_tokenizer())
-
-
-def stand_in_config(name: str, image_size: int) -> BlipConfig:
-    """The ``BlipConfig`` of a stand-in; token ids match ``build_offline_processor``."""
-    if name not in STAND_INS:
-        raise ValueError(f"Unknown stand-in model {name!r}; choose one of {', '.join(STAND_INS)}.")
-    vision, text, patch = STAND_INS[name]
-    if image_size % patch:
-        raise ValueError(
-            f"image_size={image_size} is not a multiple of the patch size {patch} of {name}."
-        )
-    return BlipConfig(
-        vision_config=dict(vision, image_size=image_size, patch_size=patch, initializer_range=0.02),
-        text_config=dict(
-            text, vocab_size=30524, bos_token_id=30522, sep_token_id=102, pad_token_id=0
-        ),
-    )
-
-
 def _smoothed(model: BlipForConditionalGeneration, cfg: CaptionConfig) -> PreTrainedModel:
     """Set the caption loss's label smoothing to ``cfg.label_smoothing`` (saved in the config)."""
     model.config.text_config.label_smoothing = cfg.label_smoothing
@@ -232,45 +211,21 @@ def _heads(cfg: CaptionConfig, processor: Any) -> dict[str, Any] | None:
     )
 
 
-def build_stand_in(
-    name: str,
-    image_size: int,
-    *,
-    seed: int = 0,
-    attn: str = "eager",
-    heads: dict[str, Any] | None = None,
-) -> BlipForConditionalGeneration:
-    """A BLIP captioner with random weights; the same ``seed`` gives the same weights. With
-    ``heads`` (``helpers.model.attributes.heads_settings``), a ``BlipAttributeCaptioner``."""
-    config = stand_in_config(name, image_size)
-    model_class = BlipForConditionalGeneration
-    if heads:
-        config, model_class = with_attribute_heads(config, heads), BlipAttributeCaptioner
-    with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
-        torch.manual_seed(seed)
-        model = model_class._from_config(config, attn_implementation=_blip_attn(attn))
-    if attn == "sdpa":
-        use_sdpa(model)
-    return model
-
-
-def _blip_attn(attn: str) -> str:
-    """transformers' BLIP refuses "sdpa": load it eager, then ``use_sdpa`` patches it in."""
-    return "eager" if attn == "sdpa" else attn
-
-
 def vision_encoder(model: PreTrainedModel | PeftModel) -> torch.nn.Module:
-    """The image encoder: BLIP's ``vision_model`` or GIT's ``git.image_encoder``."""
-    git = getattr(model, "git", None)
-    encoder = getattr(model, "vision_model", None) or getattr(git, "image_encoder", None)
+    """The image encoder: BLIP's ``vision_model``, GIT's ``git.image_encoder`` or Florence-2's
+    ``model.vision_tower`` (its DaViT; the projection into the text width is not included)."""
+    base = base_model(model)
+    if getattr(base.config, "model_type", None) == FLORENCE_MODEL_TYPE:
+        return base.model.vision_tower
+    git = getattr(base, "git", None)
+    encoder = getattr(base, "vision_model", None) or getattr(git, "image_encoder", None)
     if encoder is None:
         raise ValueError(f"{type(model).__name__} has no known vision encoder.")
     return encoder
 
 
 def freeze_vision_encoder(model: PreTrainedModel) -> int:
-    """Freeze the image encoder (BLIP ``vision_model``, GIT ``git.image_encoder``); return how
-    many parameters were frozen."""
+    """Freeze the image encoder (``vision_encoder``); return how many parameters were frozen."""
     encoder = vision_encoder(model)
     encoder.requires_grad_(False)
     return sum(p.numel() for p in encoder.parameters())

@@ -1,7 +1,9 @@
 """LoRA (low-rank adaptation) with PEFT: wrap a model, the config of a LoRA run, save and merge.
 
 Seed 001's recipe by default: rank 8, alpha 32, dropout 0.1 on the ``query`` and ``value``
-projections, 614,400 trainable parameters on BLIP-large (0.13%).
+projections, 614,400 trainable parameters on BLIP-large (0.13%). Florence-2's default targets are
+its BART's ``q_proj`` and ``v_proj`` (encoder, decoder and cross-attention; its DaViT image tower
+has none), so its image tower stays frozen as BLIP's does.
 """
 
 from __future__ import annotations
@@ -13,7 +15,29 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import PreTrainedModel
 
 from helpers.config import CaptionConfig
-from helpers.model.attributes import attribute_heads
+from helpers.model.attributes import attribute_heads, base_model
+
+# the default LoRA targets of each family (``config.model_type``)
+DEFAULT_TARGETS = {
+    "blip": ("query", "value"),
+    "git": ("query", "value"),
+    "florence2": ("q_proj", "v_proj"),
+}
+
+
+def default_targets(model_type: str | None) -> tuple[str, ...]:
+    """The family's default LoRA target modules (BLIP's for an unknown family)."""
+    return DEFAULT_TARGETS.get(model_type or "blip", DEFAULT_TARGETS["blip"])
+
+
+def model_type(model: torch.nn.Module) -> str | None:
+    """``config.model_type`` of a model, plain or LoRA-wrapped."""
+    return getattr(getattr(base_model(model), "config", None), "model_type", None)
+
+
+def lora_targets(model: torch.nn.Module, cfg: CaptionConfig) -> tuple[str, ...]:
+    """The module names LoRA adapts: ``cfg.lora_target_modules``, else the family's default."""
+    return tuple(cfg.lora_target_modules or default_targets(model_type(model)))
 
 
 def apply_lora(model: PreTrainedModel, cfg: CaptionConfig) -> PeftModel:
@@ -26,7 +50,7 @@ def apply_lora(model: PreTrainedModel, cfg: CaptionConfig) -> PeftModel:
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         bias="none",
-        target_modules=list(cfg.lora_target_modules),
+        target_modules=list(lora_targets(model, cfg)),
         modules_to_save=heads,
     )
     with torch.random.fork_rng(devices=[]):
@@ -60,4 +84,14 @@ def merge_lora(model: PeftModel) -> PreTrainedModel:
     return model.merge_and_unload()
 
 
-__all__ = ["LORA_LEARNING_RATE_FACTOR", "apply_lora", "load_lora", "lora_config", "merge_lora"]
+__all__ = [
+    "DEFAULT_TARGETS",
+    "LORA_LEARNING_RATE_FACTOR",
+    "apply_lora",
+    "default_targets",
+    "load_lora",
+    "lora_config",
+    "lora_targets",
+    "merge_lora",
+    "model_type",
+]

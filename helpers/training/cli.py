@@ -32,7 +32,7 @@ from helpers.config import PROFILES, CaptionConfig, load_config
 from helpers.data.batching import CaptionDataset
 from helpers.data.prepare import prepare_dataset
 from helpers.messages import show_messages
-from helpers.model.attributes import caption_collator
+from helpers.model.collators import caption_collator
 from helpers.model.loading import load_captioner
 from helpers.model.lora import apply_lora, lora_config
 from helpers.training.accelerator import make_accelerator

@@ -10,7 +10,8 @@
   (CPU, Apple MPS) an *analytic* count of the tensors autograd keeps for BLIP (``blip_activation_
   bytes``), in the spirit of Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
   Transformer Models", adapted to BLIP's ViT encoder and BERT-style decoder. How close the analytic
-  count comes to measured peaks is in docs/PERFORMANCE.md (``bench/memory_estimate.py``).
+  count comes to measured peaks is in docs/PERFORMANCE.md (``bench/memory_estimate.py``). Other
+  families (Florence-2) are counted there from the tensors autograd saves on a real batch.
 
 What would make a run fit, and the report the notebooks print: ``helpers.training.memory_advice``.
 Everything is in bytes; ``gib`` formats them.
@@ -176,30 +177,59 @@ def estimate_training_memory(
 
     With ``make_batch`` (n -> a collated batch of n training samples) on CUDA or XPU, the
     activations are measured by a probe (one forward/backward at batch 1 and 2; the model must
-    already be on the device); otherwise they are counted analytically (BLIP models only).
+    already be on the device). Otherwise BLIP's are counted analytically, and other families'
+    (Florence-2, GIT) by ``counted_activation_bytes`` on ``make_batch``'s samples (without it:
+    not at all, and the estimate says so).
     """
     measure = make_batch is not None and device in ("cuda", "xpu")
-    config = None if measure else blip_config(model)
     weights, gradients, optimizer = parameter_bytes(model, _to_be_frozen(model, cfg))
     plan = current_plan(model, cfg, precision)
-    if config is None:
+    if measure:
         assert make_batch is not None
         per_sample = probe_activation_bytes(model, make_batch, device, precision)
         method = f"measured on {device} at batch 1 and 2"
-    else:
-        per_sample = blip_activation_bytes(config, plan)
+    elif has_blip_config(model):
+        per_sample = blip_activation_bytes(model.config, plan)
         method = "analytic"
+    elif make_batch is not None:
+        per_sample = counted_activation_bytes(model, make_batch, precision)
+        method = "counted from the tensors saved for backward at batch 1 and 2"
+    else:
+        per_sample, method = 0, "activations not estimated (pass make_batch=)"
     return MemoryEstimate(weights, gradients, optimizer, per_sample, plan, method)
 
 
-def blip_config(model: torch.nn.Module) -> Any:
-    config = getattr(model, "config", None)
-    if config is None or not hasattr(config, "vision_config") or not hasattr(config, "text_config"):
-        raise ValueError(
-            f"No analytic activation estimate for {type(model).__name__} (BLIP models only): "
-            "run on a CUDA or Intel GPU with make_batch= to measure instead."
-        )
-    return config
+def has_blip_config(model: torch.nn.Module) -> bool:
+    """True when ``blip_activation_bytes`` can count ``model``'s activations (BLIP models)."""
+    return getattr(getattr(model, "config", None), "model_type", None) == "blip"
+
+
+def counted_activation_bytes(
+    model: torch.nn.Module, make_batch: Callable[[int], dict[str, torch.Tensor]], precision: str
+) -> int:
+    """Activation bytes per sample of any model, on any device: the bytes of the tensors
+    autograd saves for the backward pass (each storage once), at batch 2 minus batch 1, under
+    ``precision``'s autocast. What the backward pass allocates on top is not counted."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    where = next(model.parameters()).device
+    counts = []
+    model.train()
+    for size in (1, 2):
+        seen: dict[int, int] = {}
+
+        def keep(tensor: torch.Tensor, seen: dict[int, int] = seen) -> torch.Tensor:
+            storage = tensor.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+            return tensor
+
+        batch = {k: v.to(where) for k, v in make_batch(size).items()}
+        with (
+            torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor),
+            torch.autocast(where.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+        ):
+            model(**batch).loss.detach()
+        counts.append(sum(seen.values()))
+    return max(counts[1] - counts[0], 0)
 
 
 def probe_activation_bytes(

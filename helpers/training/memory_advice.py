@@ -17,20 +17,21 @@ import torch
 from helpers.config import CaptionConfig
 from helpers.device import choose_device
 from helpers.model.loading import vision_encoder
+from helpers.model.lora import lora_targets
 from helpers.training.memory import (
     ADAMW_MOMENTS,
     MemoryEstimate,
     TrainingPlan,
     blip_activation_bytes,
-    blip_config,
     estimate_training_memory,
     gib,
+    has_blip_config,
 )
 
 
 def lora_parameter_count(model: torch.nn.Module, cfg: CaptionConfig) -> int:
     """Trainable parameters LoRA would add: r * (in + out) per targeted ``nn.Linear``."""
-    targets = set(cfg.lora_target_modules)
+    targets = set(lora_targets(model, cfg))
     return sum(
         cfg.lora_r * (module.in_features + module.out_features)
         for name, module in model.named_modules()
@@ -63,20 +64,28 @@ class Lever:
         return f"{self.name} ({self.how}): {gib(self.estimate.total)}, saves {gib(saving)}"
 
 
+def activation_model(model: torch.nn.Module) -> Callable[[TrainingPlan], int]:
+    """How activations scale with the plan: BLIP's analytic count; for other families only the
+    bytes per value (so their gradient-checkpointing and frozen-encoder levers keep the
+    activations as they are: an upper bound, which ``fit_report`` says)."""
+    if has_blip_config(model):
+        return lambda plan: blip_activation_bytes(model.config, plan)
+    return lambda plan: 2 if plan.precision in ("bf16", "fp16") else 4
+
+
 def fit_advice(model: torch.nn.Module, cfg: CaptionConfig, estimate: MemoryEstimate) -> list[Lever]:
     """The levers not yet in use, cheapest first, each applied on top of the ones before it.
 
-    Their estimates rescale the activations analytically (a measured per-sample figure is
-    scaled by the analytic ratio), and recompute the parameter parts from the plan."""
-    config = blip_config(model)
+    Their estimates rescale the activations by ``activation_model``'s ratio (a measured
+    per-sample figure is scaled by it), and recompute the parameter parts from the plan."""
     plan, levers = estimate.plan, []
     weights = estimate.weights
-    analytic = blip_activation_bytes(config, plan)
-    scale = estimate.activations_per_sample / analytic if analytic else 1.0
+    activations = activation_model(model)
+    scale = estimate.activations_per_sample / max(activations(plan), 1)
 
     def add(name: str, how: str, new_plan: TrainingPlan) -> None:
         trainable_bytes = new_plan.trainable_parameters * 4
-        per_sample = round(blip_activation_bytes(config, new_plan) * scale)
+        per_sample = round(activations(new_plan) * scale)
         new = MemoryEstimate(
             weights,
             trainable_bytes,
@@ -135,12 +144,13 @@ def memory_check(
 ) -> str:
     """``fit_report`` for training ``model`` with ``cfg`` on the device ``cfg`` picks: what the
     notebooks print before training. On CUDA and Intel GPUs, ``make_batch`` (n -> a batch of n
-    training samples) measures the activations; the model is moved to the device for that."""
+    training samples) measures the activations (the model is moved to the device for that);
+    elsewhere it counts those of families without an analytic model (Florence-2)."""
     choice = choose_device(cfg.device, cfg.precision)
     if make_batch is not None and choice.device in ("cuda", "xpu"):
         model.to(choice.torch_device)
-    else:
-        make_batch = None
+    elif has_blip_config(model):
+        make_batch = None  # BLIP's activations are counted analytically off the GPU
     estimate = estimate_training_memory(model, cfg, choice.device, choice.precision, make_batch)
     return fit_report(model, cfg, estimate, free_memory_bytes(choice.device))
 
@@ -154,6 +164,11 @@ def fit_report(
         lines.append("It should fit.")
         return "\n".join(lines)
     lines.append("It may not fit. Levers, cheapest first (each on top of the ones above):")
+    if not has_blip_config(model):
+        lines.append(
+            "  (activations re-estimated for precision and batch only: the other levers' "
+            "figures are upper bounds)"
+        )
     for lever in fit_advice(model, cfg, estimate):
         mark = "fits" if lever.estimate.total <= free_bytes else "still too big"
         lines.append(f"  - {lever.line(estimate)} -> {mark}")

@@ -26,10 +26,11 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from helpers.config import CaptionConfig, shareable_name
 from helpers.files import write_text_atomic
-from helpers.training.checkpoints import find_checkpoint, read_run
+from helpers.model.lora import default_targets
+from helpers.training.card_usage import how_to_use
+from helpers.training.checkpoints import ADAPTER_DIR, find_checkpoint, read_run
 
 CARD_FILE = "README.md"
-ADAPTER_DIR = "adapter"  # helpers.training.checkpoints keeps LoRA adapters there in every export
 EVALUATION_DIR = "evaluation"  # written by helpers.eval.record
 MODEL_INDEX_FILE = "model_index.json"
 COMPARISON_TABLE_FILE = "comparison.md"
@@ -49,6 +50,8 @@ class CardFacts:
     training: dict[str, Any]  # TrainingState / summary.json fields
     model_index: dict[str, Any] | None = None  # evaluation/model_index.json
     comparison_table: str | None = None  # evaluation/comparison.md
+    family: str = "blip"  # config.model_type of the model
+    lora_targets: tuple[str, ...] = ()
 
     @property
     def data_synthetic(self) -> bool:
@@ -97,6 +100,8 @@ def card_facts(
         training={k: v for k, v in training.items() if k != "history"},
         model_index=_read_json(evaluation / MODEL_INDEX_FILE, missing_ok=True),
         comparison_table=table_path.read_text(encoding="utf-8") if table_path.is_file() else None,
+        family=run.get("family") or "blip",
+        lora_targets=tuple(run.get("lora_targets") or default_targets(run.get("family"))),
     )
 
 
@@ -131,7 +136,16 @@ def render_card(
         "## Training data\n\n" + _data_section(facts),
         "## Training settings\n\n" + _settings_table(facts),
         "## Evaluation on the test split\n\n" + _evaluation_section(facts),
-        "## How to use\n\n" + _usage(facts, architecture, adapter, repo_id or PLACEHOLDER_ID),
+        "## How to use\n\n"
+        + how_to_use(
+            facts.family,
+            architecture,
+            facts.base_name,
+            repo_id or PLACEHOLDER_ID,
+            adapter=adapter,
+            task=facts.cfg.florence_task,
+            max_new_tokens=facts.cfg.max_new_tokens,
+        ),
         "## Provenance\n\n" + _provenance(facts),
     ]
     return f"---\n{header}\n---\n\n" + "\n\n".join(sections) + "\n"
@@ -204,7 +218,7 @@ def _summary(facts: CardFacts, adapter: bool) -> str:
     if adapter:
         how = (
             f"LoRA adapters (rank {cfg.lora_r}, alpha {cfg.lora_alpha}, on "
-            f"{', '.join(cfg.lora_target_modules)}) for `{facts.base_name}`; the folder above "
+            f"{', '.join(facts.lora_targets)}) for `{facts.base_name}`; the folder above "
             "holds the model with these adapters merged in."
         )
     elif facts.lora:
@@ -274,26 +288,6 @@ def _evaluation_section(facts: CardFacts) -> str:
             "the test split and rewrites this card with the results."
         )
     return facts.comparison_table.strip()
-
-
-def _usage(facts: CardFacts, architecture: str, adapter: bool, repo_id: str) -> str:
-    if adapter:
-        code = (
-            f"from peft import PeftModel\nfrom transformers import AutoProcessor, {architecture}\n"
-            f'base = {architecture}.from_pretrained("{facts.base_name}")\n'
-            f'model = PeftModel.from_pretrained(base, "{repo_id}", subfolder="{ADAPTER_DIR}")\n'
-            f'processor = AutoProcessor.from_pretrained("{repo_id}")'
-        )
-    else:
-        code = (
-            f"from transformers import AutoProcessor, {architecture}\n"
-            f'processor = AutoProcessor.from_pretrained("{repo_id}")\n'
-            f'model = {architecture}.from_pretrained("{repo_id}")'
-        )
-    return (
-        f'```python\n{code}\n```\n\nThen `processor(images=image, return_tensors="pt")` and '
-        f"`model.generate(**inputs, max_new_tokens={facts.cfg.max_new_tokens})`."
-    )
 
 
 def _provenance(facts: CardFacts) -> str:

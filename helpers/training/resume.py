@@ -32,6 +32,7 @@ from peft import PeftModel
 
 from helpers.config import CaptionConfig
 from helpers.data.splits import ids_fingerprint
+from helpers.model.lora import lora_targets, model_type
 from helpers.training.checkpoints import TrainingState, clear_run, find_checkpoint, read_run
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ TRAINING_FIELDS = (
     "attribute_prompt",
     "attribute_loss_weight",
     "label_smoothing",
+    "florence_task",
 )
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 SAFE_FIELDS = (
@@ -119,6 +121,8 @@ def run_record(
     return {
         "config": cfg.to_dict(),
         "lora": isinstance(model, PeftModel),
+        "family": model_type(model),
+        "lora_targets": list(lora_targets(model, cfg)),
         "data": {"train": data_fingerprint(train_dataset), "val": data_fingerprint(val_dataset)},
     }
 
@@ -152,6 +156,11 @@ def check_resume(saved: Mapping[str, Any] | None, current: Mapping[str, Any]) ->
         )
         return check
     was, now = saved["config"], current["config"]
+    family = saved.get("family", "blip"), current.get("family", "blip")
+    if family[0] != family[1]:
+        check.conflicts.append(
+            f"the checkpoint is a {family[0]} model, this run trains a {family[1]} model"
+        )
     if saved["lora"] != current["lora"]:
         kinds = {True: "LoRA adapters", False: "all weights (a full fine-tune)"}
         check.conflicts.append(

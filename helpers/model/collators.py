@@ -1,0 +1,37 @@
+"""The collator that trains a given model: ``caption_collator(model, processor, max_length)``.
+
+* BLIP: ``CaptionCollator`` with BLIP's start token ``[DEC]``, and the attribute targets and
+  prompt when the model has heads (``helpers.model.attributes``);
+* GIT: ``CaptionCollator`` with the ids as its tokenizer writes them;
+* Florence-2: ``TaskPromptCollator`` with the model's caption task (``helpers.model.florence``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from helpers.data.batching import CaptionCollator, TaskPromptCollator
+from helpers.model.attributes import attribute_heads, prompt_settings
+from helpers.model.florence import caption_task, is_florence, prompt_ids
+from helpers.model.loading import decoder_start_token_id
+
+
+def caption_collator(
+    model: torch.nn.Module, processor: Any, max_length: int
+) -> CaptionCollator | TaskPromptCollator:
+    """The collator that trains ``model`` (plain or LoRA-wrapped), captions cut at
+    ``max_length`` tokens."""
+    if is_florence(model):
+        return TaskPromptCollator(processor, max_length, prompt_ids(processor, caption_task(model)))
+    return CaptionCollator(
+        processor,
+        max_length,
+        decoder_start_token_id(model),
+        attribute_prompt=prompt_settings(model),
+        with_targets=attribute_heads(model) is not None,
+    )
+
+
+__all__ = ["caption_collator"]
