@@ -138,27 +138,19 @@ def command_problems(command: str) -> list[str]:
     words = command.split()
     for i, word in enumerate(words):
         if word == "-m" and i + 1 < len(words) and words[i + 1].startswith("helpers"):
-            module = words[i + 1]
-            if importlib.util.find_spec(module) is None:
-                problems.append(f"{command}: no module {module}")
-                continue
-            known = module_flags(module)
-            problems += [
-                f"{command}: {module} has no {flag}"
-                for flag in FLAG.findall(" ".join(words[i + 2 :]))
-                if flag not in known
-            ]
+            kind, name, rest = "module", words[i + 1], words[i + 2 :]
+            found, flags = importlib.util.find_spec(name) is not None, module_flags
         elif re.fullmatch(r"bench/\w+\.py", word):
-            script = ROOT / word
-            if not script.is_file():
-                problems.append(f"{command}: no script {word}")
-                continue
-            known = script_flags(script)
-            problems += [
-                f"{command}: {word} has no {flag}"
-                for flag in FLAG.findall(" ".join(words[i + 1 :]))
-                if flag not in known
-            ]
+            kind, name, rest = "script", word, words[i + 1 :]
+            found, flags = (ROOT / word).is_file(), lambda script: script_flags(ROOT / script)
+        else:
+            continue
+        if not found:
+            problems.append(f"{command}: no {kind} {name}")
+            continue
+        known = flags(name)
+        unknown = [flag for flag in FLAG.findall(" ".join(rest)) if flag not in known]
+        problems += [f"{command}: {name} has no {flag}" for flag in unknown]
     imported = re.fullmatch(r"from helpers import (.+)", command)
     if imported:
         problems += [
