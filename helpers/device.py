@@ -95,7 +95,7 @@ def xpu_advice(requested: str | None = None) -> str | None:
         return (
             f"device='xpu' was asked for, but this PyTorch ({torch.__version__}) was built "
             f"without Intel GPU support: get PyTorch's XPU build with `UV_INDEX={XPU_INDEX_URL} "
-            "uv run jupyter-lab` (README, section Intel GPUs)."
+            "uv run jupyter-lab` (docs/hardware.md, section Intel GPUs)."
         )
     return (
         "device='xpu' was asked for and this PyTorch has Intel GPU support, but it sees no Intel "

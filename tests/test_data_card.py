@@ -7,14 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 from helpers.config import CaptionConfig
-from helpers.data.card import (
-    build_data_card,
-    caption_token_lengths,
-    data_card_table,
-    data_card_warnings,
-    save_data_card,
-)
+from helpers.data.card import build_data_card, data_card_table, data_card_warnings, save_data_card
 from helpers.data.layouts import DataLayout
+from helpers.data.lengths import caption_token_lengths
 from helpers.data.prepare import PreparedData
 from helpers.data.records import LoadReport, Record, SkippedItem
 from helpers.data.splits import Split

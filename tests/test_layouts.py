@@ -246,7 +246,7 @@ def test_stand_in_profiles_never_generate_into_the_real_folder(
     assert not (tmp_path / "Hephaestus_dataset").exists()
 
 
-@pytest.mark.parametrize("doc", ["README.md", "Hephaestus_dataset/README.md"])
+@pytest.mark.parametrize("doc", ["docs/data.md", "Hephaestus_dataset/README.md"])
 def test_docs_name_the_real_files_their_home_and_both_raw_namings(doc: str) -> None:
     text = " ".join((Path(__file__).resolve().parent.parent / doc).read_text().split())
     for needed in (

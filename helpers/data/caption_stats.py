@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.data.card import LONG_CAPTION_WARN_SHARE, caption_token_lengths, length_stats
+from helpers.data.lengths import LONG_CAPTION_WARN_SHARE, caption_token_lengths, length_stats
 from helpers.data.records import caption_key
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def check_caption_lengths(
     captions: Sequence[str], max_tokens: int, tokenizer: Any | None = None
 ) -> LengthCheck:
     """Print the share of ``captions`` longer than ``max_tokens``; warn above 1% (the data
-    card's rule, ``helpers.data.card``)."""
+    card's rule, ``helpers.data.lengths``)."""
     lengths = token_lengths(captions, tokenizer)
     check = LengthCheck(
         max_tokens, len(lengths), int((lengths > max_tokens).sum()), int(lengths.max(initial=0))

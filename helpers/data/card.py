@@ -11,41 +11,23 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from transformers import PreTrainedTokenizerBase
 
 from helpers.config import CaptionConfig
+from helpers.data.lengths import LONG_CAPTION_WARN_SHARE, caption_token_lengths, length_stats
 from helpers.data.prepare import PreparedData
 from helpers.data.splits import split_table
 from helpers.data.tokenizer import offline_tokenizer
 from helpers.files import write_text_atomic
 
-LONG_CAPTION_WARN_SHARE = 0.01  # warn when more captions than this would be cut in training
 TOKENIZER_NOTE = (
     "tokens: BLIP's uncased WordPiece tokenizer, [CLS] and [SEP] included (the offline copy has "
     "the same vocabulary as BLIP-large's)"
 )
-
-
-def length_stats(lengths: Sequence[int]) -> dict[str, float]:
-    """Mean, median, 90th percentile and maximum, rounded to one decimal."""
-    values = np.asarray(lengths, dtype=float)
-    return {
-        "mean": round(float(values.mean()), 1),
-        "median": round(float(np.median(values)), 1),
-        "p90": round(float(np.percentile(values, 90)), 1),
-        "max": int(values.max()),
-    }
-
-
-def caption_token_lengths(captions: Sequence[str], tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Tokens per caption, special tokens included, never truncated."""
-    return [len(ids) for ids in tokenizer(list(captions), truncation=False)["input_ids"]]
 
 
 def build_data_card(

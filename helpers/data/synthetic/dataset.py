@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from helpers.data.caption_stats import caption_figures, figures_table
 from helpers.data.synthetic.captions import compose_caption
 from helpers.data.synthetic.render import deformation_polygon, render_interferogram
 from helpers.data.synthetic.scenes import (
@@ -166,8 +167,6 @@ STATS_SAMPLES = 300  # default size of the set --stats measures
 def caption_stats_report(n: int = STATS_SAMPLES, seed: int = 0) -> tuple[dict, str]:
     """The caption figures of ``n`` generated samples (after the unique-caption filter) and a
     table of them beside the real captions' figures and the targets."""
-    from helpers.data.caption_stats import caption_figures, figures_table
-
     annotations = [s.annotation for s in generate_samples(n, seed, image_size=MIN_IMAGE_SIZE)]
     figures = caption_figures(annotations)
     header = (
