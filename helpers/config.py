@@ -7,7 +7,7 @@ weights and the synthetic InSAR-like dataset (see ``helpers.data.synthetic``).
 Pick a profile with the ``CAPTION_PROFILE`` environment variable or by name, and override any
 field in code::
 
-    from helpers.config import load_config
+     load_config
     cfg = load_config("demo", epochs=3, batch_size=8)
     print(cfg)
 """
@@ -20,6 +20,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from helpers.files import model_slug
+
 PROFILE_ENV_VAR = "CAPTION_PROFILE"
 MODEL_ENV_VAR = "CAPTION_MODEL"  # a model in place of the profile's (load_config's model=)
 PROFILES = ("full", "demo", "smoke")
@@ -31,14 +33,9 @@ SPLIT_RULES = ("random-frames", "hephaestus-test-frames")
 # (num_beams, length_penalty, no_repeat_ngram_size, repetition_penalty), cheapest first: the
 # order breaks ties left by the criterion (helpers.eval.decoding)
 DEFAULT_DECODING_GRID = (
-    (1, 1.0, 0, 1.0),
-    (1, 1.0, 3, 1.0),
-    (1, 1.0, 0, 1.2),
-    (3, 1.0, 0, 1.0),
-    (3, 1.0, 3, 1.0),
-    (3, 1.0, 0, 1.2),
-    (5, 1.0, 0, 1.0),
-    (5, 1.0, 3, 1.2),
+    *((1, 1.0, 0, 1.0), (1, 1.0, 3, 1.0), (1, 1.0, 0, 1.2)),
+    *((3, 1.0, 0, 1.0), (3, 1.0, 3, 1.0), (3, 1.0, 0, 1.2)),
+    *((5, 1.0, 0, 1.0), (5, 1.0, 3, 1.2)),
 )
 
 
@@ -113,14 +110,12 @@ class CaptionConfig:
     attribute_loss_weight: float = 3.0
     # label smoothing of BLIP's caption loss (BLIP's own pre-training used 0.1; transformers' 0)
     label_smoothing: float = 0.0
-    # Florence-2 (helpers.model.florence): the caption task prompt it captions from, one of
-    # "<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>" (paragraphs, as Hephaestus'
-    # captions are). The attribute heads and label smoothing above are BLIP's only.
+    # Florence-2's caption task (helpers.model.florence): "<CAPTION>", "<DETAILED_CAPTION>" or
+    # "<MORE_DETAILED_CAPTION>" (paragraphs, as Hephaestus'). Heads and smoothing: BLIP only.
     florence_task: str = "<MORE_DETAILED_CAPTION>"
 
-    # LoRA (seed 001's recipe: 614,400 trainable parameters on BLIP-large). Target modules:
-    # None = the family's (helpers.model.lora: BLIP's and GIT's "query"/"value", Florence-2's
-    # "q_proj"/"v_proj" in its BART encoder and decoder)
+    # LoRA (seed 001's recipe: 614,400 trainable parameters on BLIP-large); target modules None:
+    # the family's (helpers.model.lora: "query"/"value" in BLIP, GIT; "q_proj"/"v_proj" Florence-2)
     lora_r: int = 8
     lora_alpha: int = 32
     lora_dropout: float = 0.1
@@ -312,15 +307,13 @@ def load_config(
 ) -> CaptionConfig:
     """Build the config of a profile (argument, else ``$CAPTION_PROFILE``, else ``full``).
 
-    Keyword arguments override single fields, e.g. ``load_config("demo", epochs=2)``.
-    ``model`` (else ``$CAPTION_MODEL``) swaps the profile's model for another, e.g.
-    ``load_config("full", model="florence-community/Florence-2-base")``, with its own run folder
-    and results (``runs/full-florence-2-base/``, ``assets/florence-2-base/``), so the two can be
-    compared side by side; ``model_name=`` instead changes the model in place.
-    ``full`` reads ``Hephaestus_dataset/``, writes ``assets/`` and checkpoints to ``runs/full/``.
-    The stand-in profiles keep their synthetic data in ``Hephaestus_dataset/synthetic-<profile>/``
-    and write to ``assets/<profile>/`` and ``runs/<profile>/``, so they never overwrite (or get
-    mistaken for) real data or results of a real run.
+    Keyword arguments override single fields, e.g. ``load_config("demo", epochs=2)``. ``model``
+    (else ``$CAPTION_MODEL``) swaps the profile's model, with its own run and results folders
+    (``florence-community/Florence-2-base``: ``runs/full-florence-2-base/``, ``assets/
+    florence-2-base/``), so two models compare side by side. ``full`` reads ``Hephaestus_dataset/``,
+    writes ``assets/`` and checkpoints to ``runs/full/``. The stand-in profiles keep their
+    synthetic data in ``Hephaestus_dataset/synthetic-<profile>/`` and write to ``assets/<profile>/``
+    and ``runs/<profile>/``: never over (or mistaken for) real data or results of a real run.
     """
     name = get_profile_name(profile)
     root = workspace()
@@ -346,14 +339,6 @@ def load_config(
     return base.with_overrides(**overrides)
 
 
-def model_slug(model: str) -> str:
-    """A model's folder name: ``florence-community/Florence-2-base`` -> ``florence-2-base``,
-    ``random:florence-tiny`` -> ``florence-tiny``."""
-    name = model.removeprefix("random:").replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    name = name.lower()
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "model"
-
-
 __all__ = [
     "DEFAULT_DECODING_GRID",
     "MODEL_ENV_VAR",
@@ -366,7 +351,6 @@ __all__ = [
     "CaptionConfig",
     "get_profile_name",
     "load_config",
-    "model_slug",
     "shareable_name",
     "workspace",
 ]

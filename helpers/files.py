@@ -112,3 +112,10 @@ def write_zip_entry(archive: zipfile.ZipFile, name: str, data: bytes | str, comp
     info.compress_type = compress
     info.external_attr = 0o644 << 16
     archive.writestr(info, data)
+
+
+def model_slug(model: str) -> str:
+    """A model's folder name: ``florence-community/Florence-2-base`` -> ``florence-2-base``,
+    ``random:florence-tiny`` -> ``florence-tiny``."""
+    name = model.removeprefix("random:").replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "model"
