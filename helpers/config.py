@@ -271,6 +271,11 @@ _PROFILE_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+def profile_model_name(profile: str) -> str:
+    """The model a profile trains when no other is chosen (``$CAPTION_MODEL`` aside)."""
+    return _PROFILE_FIELDS[profile].get("model_name", CaptionConfig.model_name)
+
+
 def get_profile_name(name: str | None = None) -> str:
     """Resolve a profile name: the argument, else ``$CAPTION_PROFILE``, else ``full``."""
     chosen = (name or os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE).strip().lower()
@@ -351,6 +356,7 @@ __all__ = [
     "CaptionConfig",
     "get_profile_name",
     "load_config",
+    "profile_model_name",
     "shareable_name",
     "workspace",
 ]

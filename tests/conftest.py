@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # the suite runs in 2 worker processes (pyproject's addopts), one per core: one thread each,
+    # here and in the notebook kernels and scripts the tests start (2 x 2 threads on 2 cores
+    # spin against each other and run several times slower)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 from accelerate.state import AcceleratorState, GradientState
 
 from helpers.messages import show_messages
@@ -22,3 +32,18 @@ def fresh_accelerate_state():
     yield
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A scratch workspace (``CAPTION_WORKSPACE``) in the smoke profile, per test module: the
+    notebooks' data, assets and runs go there, never into the repository."""
+    root = tmp_path_factory.mktemp("workspace")
+    saved = {k: os.environ.get(k) for k in ("CAPTION_WORKSPACE", "CAPTION_PROFILE")}
+    os.environ.update(CAPTION_WORKSPACE=str(root), CAPTION_PROFILE="smoke")
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -7,10 +7,11 @@ import pytest
 import torch
 from transformers import BlipForConditionalGeneration
 
-from helpers.config import CaptionConfig
+from helpers.config import CaptionConfig, load_config
 from helpers.model.loading import (
     build_stand_in,
     freeze_vision_encoder,
+    load_captioner,
     stand_in_config,
     vision_encoder,
 )
@@ -141,10 +142,11 @@ def test_probe_measures_activations_as_the_difference_of_two_peaks(
     assert all(p.grad is None for p in model.parameters())  # the probe leaves no gradients
 
 
-def test_estimate_refuses_models_without_an_analytic_count() -> None:
-    model = torch.nn.Linear(4, 4)
-    with pytest.raises(ValueError, match="BLIP models only"):
-        estimate_training_memory(model, CaptionConfig(), "cpu")
+def test_without_an_analytic_count_or_a_batch_the_estimate_says_so() -> None:
+    model = load_captioner(load_config("smoke", model="random:florence-tiny")).model
+    estimate = estimate_training_memory(model, CaptionConfig(), "cpu")
+    assert estimate.activations_per_sample == 0
+    assert "activations not estimated (pass make_batch=)" in estimate.summary()
 
 
 def test_frozen_model_plan_is_read_from_the_model(tmp_path) -> None:

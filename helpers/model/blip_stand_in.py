@@ -43,6 +43,8 @@ STAND_INS: dict[str, tuple[dict[str, int], dict[str, int], int]] = {
     "random:tiny": (_tower(32, 2, 2, 64), _tower(32, 2, 2, 64), 8),
     "random:small": (_tower(256, 4, 4, 1024), _tower(256, 4, 4, 1024), 16),
     "random:blip-large": (_tower(1024, 24, 16, 4096), _tower(768, 12, 12, 3072), 16),
+    # Salesforce/blip-image-captioning-base: ViT-B/16 at 384 px, the same decoder
+    "random:blip-base": (_tower(768, 12, 12, 3072), _tower(768, 12, 12, 3072), 16),
 }
 
 

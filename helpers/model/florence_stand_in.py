@@ -1,7 +1,8 @@
 """Florence-2 stand-ins: the native class with random weights and a processor built offline.
 
 * ``random:florence-tiny``: a few thousand parameters per layer, for the offline tests and the
-  smoke notebooks;
+  smoke notebooks; ``random:florence-small``: about the size of BLIP's ``random:small``, for the
+  demo's side-by-side comparison (notebook 08);
 * ``random:florence-base`` / ``random:florence-large``: the architectures of
   ``florence-community/Florence-2-base`` (0.23 B parameters) and ``-large`` (0.77 B), for the
   memory and speed benchmarks (``bench/train_step.py``).
@@ -76,6 +77,11 @@ FLORENCE_STAND_INS: dict[str, tuple[dict, dict, float]] = {
     "random:florence-tiny": (
         _stage((16, 32, 48, 64), (1, 2, 3, 4), (1, 1, 1, 1)),
         _bart(32, 1, 2, 64),
+        0.0,
+    ),
+    "random:florence-small": (  # about the size of BLIP's random:small, for the demo
+        _stage((32, 64, 128, 256), (1, 2, 4, 8), (1, 1, 2, 1)),
+        _bart(256, 4, 4, 1024),
         0.0,
     ),
     "random:florence-base": (

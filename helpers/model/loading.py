@@ -215,7 +215,7 @@ def vision_encoder(model: PreTrainedModel | PeftModel) -> torch.nn.Module:
     """The image encoder: BLIP's ``vision_model``, GIT's ``git.image_encoder`` or Florence-2's
     ``model.vision_tower`` (its DaViT; the projection into the text width is not included)."""
     base = base_model(model)
-    if getattr(base.config, "model_type", None) == FLORENCE_MODEL_TYPE:
+    if getattr(getattr(base, "config", None), "model_type", None) == FLORENCE_MODEL_TYPE:
         return base.model.vision_tower
     git = getattr(base, "git", None)
     encoder = getattr(base, "vision_model", None) or getattr(git, "image_encoder", None)
