@@ -112,7 +112,7 @@ def estimate_row(stand_in: str, image_size: int) -> dict:
 
     def gib(config: CaptionConfig, net: torch.nn.Module) -> float:
         estimate = estimate_training_memory(net, config, "cpu", PRECISION, make_batch)
-        return round(estimate.total / GIB, 2)
+        return round(estimate.total / GIB, 4)
 
     row = {
         "parameters": count_parameters(model)[1],

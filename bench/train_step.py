@@ -1,6 +1,7 @@
 """Benchmark: one BLIP training step with each speed/memory lever, side by side in one run.
 
     uv run python bench/train_step.py                       # BLIP-large architecture, 384 px
+    uv run python bench/train_step.py --model random:florence-base --image-size 768  # Florence-2
     uv run python bench/train_step.py --image-size 224 --batch-size 1 --steps 2
     uv run python bench/train_step.py --quick               # random:tiny, 32 px: seconds
     uv run python bench/train_step.py --caption-tokens 64,128 --rows baseline,lora  # lengths
@@ -42,6 +43,7 @@ from fresh_process import in_fresh_process
 from PIL import Image
 
 from helpers.config import CaptionConfig
+from helpers.data.batching import TaskPromptCollator
 from helpers.data.synthetic import generate_samples
 from helpers.device import (
     DeviceChoice,
@@ -52,6 +54,8 @@ from helpers.device import (
 )
 from helpers.messages import show_messages
 from helpers.model.feature_cache import cache_image_features
+from helpers.model.florence import DEFAULT_TASK, prompt_ids
+from helpers.model.florence_stand_in import FLORENCE_STAND_INS, build_offline_florence_processor
 from helpers.model.loading import (
     build_offline_processor,
     count_parameters,
@@ -87,8 +91,11 @@ QUICK = {"model": "random:tiny", "image_size": 32, "batch_size": 2, "steps": 2}
 
 
 def make_batch(args: argparse.Namespace, device: DeviceChoice) -> dict[str, torch.Tensor]:
-    """The same synthetic batch in every row: images and captions padded to ``caption_tokens``."""
+    """The same synthetic batch in every row: images and captions padded to ``caption_tokens``
+    (Florence-2: its task prompt for the encoder, the caption labels padded with -100)."""
     samples = list(generate_samples(args.batch_size, seed=0, image_size=args.image_size))
+    if args.model in FLORENCE_STAND_INS:
+        return florence_batch(args, samples, device)
     encoded = build_offline_processor(args.image_size)(
         images=[Image.fromarray(sample.image) for sample in samples],
         text=[sample.annotation["caption"] for sample in samples],
@@ -99,6 +106,21 @@ def make_batch(args: argparse.Namespace, device: DeviceChoice) -> dict[str, torc
     )
     labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
     return {k: v.to(device.torch_device) for k, v in {**encoded, "labels": labels}.items()}
+
+
+def florence_batch(args: argparse.Namespace, samples: list, device: DeviceChoice) -> dict:
+    processor = build_offline_florence_processor(args.image_size)
+    collate = TaskPromptCollator(
+        processor, args.caption_tokens, prompt_ids(processor, DEFAULT_TASK)
+    )
+    items = [
+        {"image": Image.fromarray(s.image), "caption": s.annotation["caption"]} for s in samples
+    ]
+    batch = collate(items)
+    labels = batch["labels"]
+    pad = torch.full((len(items), args.caption_tokens - labels.shape[1]), -100)
+    batch["labels"] = torch.cat([labels, pad], dim=1)
+    return {k: v.to(device.torch_device) for k, v in batch.items()}
 
 
 def build_row_model(

@@ -226,9 +226,7 @@ def _jsonable(value: Any) -> Any:
 
 ATTRIBUTE_PROMPT = {"attribute_heads": True, "attribute_prompt": True}
 _PROFILE_FIELDS: dict[str, dict[str, Any]] = {
-    # the attribute prompt: measured on the demo (bench/results/collapse_ablation.md), carried
-    # over to BLIP-large without a measurement (no real data or GPU where it was built)
-    "full": ATTRIBUTE_PROMPT,
+    "full": ATTRIBUTE_PROMPT,  # measured on the demo only (bench/results/collapse_ablation.md)
     "demo": {
         **ATTRIBUTE_PROMPT,
         "model_name": "random:small",
@@ -272,7 +270,7 @@ _PROFILE_FIELDS: dict[str, dict[str, Any]] = {
 
 
 def profile_model_name(profile: str) -> str:
-    """The model a profile trains when no other is chosen (``$CAPTION_MODEL`` aside)."""
+    """The model a profile trains when no other is chosen."""
     return _PROFILE_FIELDS[profile].get("model_name", CaptionConfig.model_name)
 
 

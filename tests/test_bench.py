@@ -344,3 +344,35 @@ def test_collapse_ablation_rows_side_by_side(tmp_path):
     table = (tmp_path / "collapse_ablation_smoke.md").read_text()
     assert all(name in table for name in report["rows"])
     assert report["overrides"] == {row: {"attribute_prompt": True}}
+
+
+def test_train_step_and_model_choice_run_florence(tmp_path):
+    """bench/train_step.py on the Florence-2 stand-in (its own batch: the task prompt for the
+    encoder, caption labels padded to the length asked) and bench/model_choice.py's quick rows:
+    BLIP counted analytically, GIT and Florence-2 from their saved tensors."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    step = [sys.executable, str(ROOT / "bench" / "train_step.py"), "--quick"]
+    step += ["--model", "random:florence-tiny", "--rows", "baseline,ckpt,lora"]
+    step += ["--caption-images", "0", "--out", str(tmp_path)]
+    done = subprocess.run(step, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads((tmp_path / "train_step_random-florence-tiny_32px.json").read_text())["rows"]
+    assert rows["ckpt"]["loss_matches"] and rows["lora"]["trainable_parameters"] == 3072
+    assert rows["baseline"]["trainable_parameters"] > rows["lora"]["trainable_parameters"]
+
+    choice = [sys.executable, str(ROOT / "bench" / "model_choice.py"), "--quick"]
+    done = subprocess.run(
+        [*choice, "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "model_choice_quick.json").read_text())
+    methods = {name: row["method"] for name, row in report["rows"].items()}
+    assert methods == {
+        "BLIP (tiny)": "analytic",
+        "GIT (tiny)": "counted (saved tensors)",
+        "Florence-2 (tiny)": "counted (saved tensors)",
+    }
+    for row in report["rows"].values():
+        assert 0 < row["lora_gib"] <= row["full_gib"] and row["lora_trainable"] > 0
+    assert report["rows"]["Florence-2 (tiny)"]["lora_targets"] == ["q_proj", "v_proj"]
+    assert (tmp_path / "model_choice_quick.md").read_text().count("| ") > 10

@@ -161,8 +161,9 @@ def _blip(model: torch.nn.Module) -> torch.nn.Module:
     base = base_model(model)
     if getattr(base.config, "model_type", None) != "blip":
         raise ValueError(
-            f"Grounding maps need a BLIP captioner (got {type(base).__name__}); GIT-style models "
-            "have no cross-attention to read and are not supported."
+            f"Grounding maps need a BLIP captioner (got {type(base).__name__}): they read BLIP's "
+            "cross-attention over its image patches. GIT has none, and Florence-2's encoder "
+            "mixes the image tokens with its task prompt first, so neither is supported."
         )
     return base
 

@@ -51,6 +51,8 @@ ADDED_TOKENS = (
     *REGION_TOKENS,
 )
 IMAGE_TOKEN = "<image>"
+REAL_ARCHITECTURES = ("random:florence-base", "random:florence-large")
+REAL_VOCABULARY = 51290
 TOKENIZER_CAPTIONS = 400  # synthetic captions the stand-in's BPE is learned from (seed 0)
 BPE_VOCABULARY = 2000  # at most; the captions' small vocabulary gives fewer
 
@@ -157,7 +159,8 @@ def florence_stand_in_config(name: str, tokenizer: BartTokenizer) -> Florence2Co
         text_config=dict(
             text,
             model_type="bart",
-            vocab_size=len(tokenizer),
+            # the real architectures' embeddings: the real tokenizer's 51,289 tokens and <image>
+            vocab_size=REAL_VOCABULARY if name in REAL_ARCHITECTURES else len(tokenizer),
             max_position_embeddings=1024,
             decoder_start_token_id=2,
             forced_eos_token_id=2,
@@ -168,13 +171,18 @@ def florence_stand_in_config(name: str, tokenizer: BartTokenizer) -> Florence2Co
 
 
 def build_florence_stand_in(
-    name: str, processor: Florence2Processor, *, seed: int = 0, task: str = DEFAULT_TASK
+    name: str,
+    processor: Florence2Processor,
+    *,
+    seed: int = 0,
+    task: str = DEFAULT_TASK,
+    attn: str = "eager",
 ) -> Florence2ForConditionalGeneration:
     """A Florence-2 captioner with random weights; the same ``seed`` gives the same weights."""
     config = florence_stand_in_config(name, processor.tokenizer)
     with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
         torch.manual_seed(seed)
-        model = Florence2ForConditionalGeneration._from_config(config)
+        model = Florence2ForConditionalGeneration._from_config(config, attn_implementation=attn)
     set_caption_task(model, task)
     return model
 

@@ -24,6 +24,7 @@ load through transformers' native classes (``helpers.model.florence``); checkpoi
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,8 @@ from helpers.model.florence_stand_in import (
 )
 from helpers.model.load_errors import ModelLoadError, explain_load_error
 
+log = logging.getLogger(__name__)
+
 STAND_IN_PREFIX = "random:"
 IMAGE_BACKEND = "pil"  # transformers' image processors: "pil" or "torchvision" (not a dependency)
 
@@ -98,9 +101,13 @@ class Captioner:
 def load_captioner(cfg: CaptionConfig, *, cache_dir: str | Path | None = None) -> Captioner:
     """Load ``cfg.model_name``: a stand-in ("random:..."), a local folder or a Hub id."""
     name = cfg.model_name
+    if (cfg.attribute_heads or cfg.attribute_prompt) and not _is_blip_name(name):
+        log.info("The attribute heads and prompt are BLIP's only: this model trains on captions.")
     if name in FLORENCE_STAND_INS:
         processor = build_offline_florence_processor(cfg.image_size)
-        model = build_florence_stand_in(name, processor, seed=cfg.seed, task=cfg.florence_task)
+        model = build_florence_stand_in(
+            name, processor, seed=cfg.seed, task=cfg.florence_task, attn=cfg.attn_implementation
+        )
         source = f"{name}: Florence-2 architecture with random weights (seed {cfg.seed})"
         return Captioner(model, processor, FLORENCE_MODEL_TYPE, source + ", not pretrained")
     if name.startswith(STAND_IN_PREFIX):
@@ -178,6 +185,12 @@ def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) 
         f"{name}: model_type {config.model_type!r} in its config.json is not supported; "
         "use a BLIP ('blip'), GIT ('git') or Florence-2 ('florence2') captioning checkpoint."
     )
+
+
+def _is_blip_name(name: str) -> bool:
+    """False for names that are clearly not BLIP (Florence-2, GIT); folders are not opened."""
+    lowered = name.lower()
+    return not any(family in lowered for family in ("florence", "git-", "/git"))
 
 
 def _hub_problem(repo_id: str) -> str | None:

@@ -66,6 +66,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile", choices=PROFILES, help="config profile (default: $CAPTION_PROFILE or full)"
     )
     parser.add_argument(
+        "--model",
+        help="another model than the profile's, in its own run folder (as the notebooks' MODEL), "
+        "e.g. florence-community/Florence-2-base; --model-name changes it in place",
+    )
+    parser.add_argument(
         "--lora", action="store_true", help="train LoRA adapters instead of all weights"
     )
     parser.add_argument(
@@ -93,10 +98,10 @@ def config_from_args(args: argparse.Namespace) -> CaptionConfig:
     fields += ["freeze_vision_encoder", "gradient_checkpointing", "cache_image_features"]
     overrides = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     if not args.lora:
-        return load_config(args.profile, **overrides)
+        return load_config(args.profile, model=args.model, **overrides)
     if "learning_rate" in overrides:
         overrides["lora_learning_rate"] = overrides.pop("learning_rate")
-    cfg = lora_config(load_config(args.profile, **overrides))
+    cfg = lora_config(load_config(args.profile, model=args.model, **overrides))
     return cfg if args.run_dir is None else cfg.with_overrides(run_dir=args.run_dir)
 
 
