@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -29,6 +30,7 @@ from helpers.model.florence import (
 from helpers.model.florence_stand_in import ADDED_TOKENS, IMAGE_TOKEN, offline_florence_tokenizer
 from helpers.model.loading import freeze_vision_encoder, load_captioner, vision_encoder
 from helpers.model.lora import apply_lora
+from helpers.sharing import share_run
 from helpers.training.card_usage import how_to_use
 from helpers.training.loop import train
 from helpers.training.memory import counted_activation_bytes, estimate_training_memory
@@ -162,7 +164,7 @@ def florence_run(cfg, processor, model=None):
     return train(cfg, model, processor, *items, caption_collator(model, processor, 32))
 
 
-def test_resume_refuses_a_family_change_and_the_card_loads_natively(captioner, tmp_path):
+def test_resume_refuses_a_family_change_the_card_loads_natively_and_it_shares(captioner, tmp_path):
     cfg = smoke(tmp_path)
     result = florence_run(cfg, captioner.processor)
     card = (result.run_dir / "final" / "README.md").read_text()
@@ -171,6 +173,13 @@ def test_resume_refuses_a_family_change_and_the_card_loads_natively(captioner, t
     saved = json.loads((result.run_dir / "final" / "config.json").read_text())
     assert saved["architectures"] == ["Florence2ForConditionalGeneration"]
     assert saved["caption_task"] == DEFAULT_TASK
+    api = mock.MagicMock()
+    api.whoami.return_value = {"name": "someone"}
+    share_run(result.run_dir, "someone/florence-insar", api=api, allow_stand_in=True)
+    (call,) = api.create_commit.call_args_list
+    uploaded = {op.path_in_repo: op.path_or_fileobj for op in call.kwargs["operations"]}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md"} <= set(uploaded)
+    assert b'"someone/florence-insar"' in uploaded["README.md"]
     blip = cfg.with_overrides(model_name="random:tiny")
     blip_model = load_captioner(blip)
     with pytest.raises(ResumeRefused, match="a florence2 model, this run trains a blip model"):
