@@ -29,6 +29,7 @@ from helpers.config import CaptionConfig
 from helpers.data.synthetic import generate_samples
 from helpers.data.tokenizer import offline_tokenizer
 from helpers.messages import show_messages
+from helpers.model.blip_stand_in import BLIP_IMAGE_MEAN, BLIP_IMAGE_STD
 from helpers.model.collators import caption_collator
 from helpers.model.florence import is_florence
 from helpers.model.loading import count_parameters, load_captioner
@@ -38,8 +39,6 @@ from helpers.training.memory import GIB, estimate_training_memory, has_blip_conf
 CARDS_GB = (8, 12, 16, 24)
 USABLE_SHARE = 0.9
 BATCH, TOKENS, PRECISION = 8, 128, "bf16"
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # name -> (the Hub checkpoint whose architecture it is, stand-in, image size)
 MODELS = {
     "BLIP-large": ("Salesforce/blip-image-captioning-large", "random:blip-large", 384),
@@ -62,8 +61,8 @@ def build_git(name: str, image_size: int) -> tuple[torch.nn.Module, GitProcessor
     images = CLIPImageProcessorPil(
         size={"height": image_size, "width": image_size},
         do_center_crop=False,
-        image_mean=list(CLIP_MEAN),
-        image_std=list(CLIP_STD),
+        image_mean=list(BLIP_IMAGE_MEAN),  # CLIP's, as BLIP's
+        image_std=list(BLIP_IMAGE_STD),
     )
     vision = {"image_size": image_size}
     if name == "git-tiny":
