@@ -26,6 +26,10 @@ from demo_run import ROOT, run
 from helpers.training.model_card import markdown_table
 
 NOTEBOOK = "08_choose_a_model"
+MEMORY_NOTE = (
+    "On the CPU, peak memory is the notebook process's peak resident memory so far: the "
+    "second model trains in the same process, so its row cannot read below the first's."
+)
 
 
 def main() -> dict:
@@ -54,7 +58,8 @@ def main() -> dict:
     rows = [(name, *map(str, values)) for name, values in table.iterrows()]
     (args.out / "side_by_side_demo.md").write_text(
         f"# Side by side: {report['what']}\n\n{markdown_table(['model', *table], rows)}\n\n"
-        f"Notebook 08 took {seconds / 60:.1f} min ({report['machine']}; {report['load']}).\n"
+        f"Notebook 08 took {seconds / 60:.1f} min ({report['machine']}; {report['load']}). "
+        f"{MEMORY_NOTE}\n"
     )
     print(json.dumps(report, indent=2))
     return report
