@@ -249,3 +249,15 @@ def test_a_model_knob_gives_the_run_its_own_folders(monkeypatch):
     monkeypatch.setenv("CAPTION_MODEL", STAND_IN)
     assert load_config("demo").model_name == STAND_IN
     assert load_config("demo", model_name="random:small").model_name == "random:small"
+
+
+def test_loading_says_the_profiles_attribute_knobs_are_blips_only(caplog):
+    cfg = load_config("smoke", model=STAND_IN)
+    assert cfg.attribute_prompt  # the profile turns BLIP's attribute prompt on
+    with caplog.at_level("INFO", logger="helpers.model.loading"):
+        load_captioner(cfg)
+    assert "attribute heads and prompt are BLIP's only" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="helpers.model.loading"):
+        load_captioner(load_config("smoke"))
+    assert "BLIP's only" not in caplog.text

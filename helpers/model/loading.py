@@ -100,9 +100,14 @@ class Captioner:
 
 def load_captioner(cfg: CaptionConfig, *, cache_dir: str | Path | None = None) -> Captioner:
     """Load ``cfg.model_name``: a stand-in ("random:..."), a local folder or a Hub id."""
-    name = cfg.model_name
-    if (cfg.attribute_heads or cfg.attribute_prompt) and not _is_blip_name(name):
+    captioner = _load(cfg, cache_dir)
+    if captioner.family != "blip" and (cfg.attribute_heads or cfg.attribute_prompt):
         log.info("The attribute heads and prompt are BLIP's only: this model trains on captions.")
+    return captioner
+
+
+def _load(cfg: CaptionConfig, cache_dir: str | Path | None) -> Captioner:
+    name = cfg.model_name
     if name in FLORENCE_STAND_INS:
         processor = build_offline_florence_processor(cfg.image_size)
         model = build_florence_stand_in(
@@ -185,12 +190,6 @@ def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) 
         f"{name}: model_type {config.model_type!r} in its config.json is not supported; "
         "use a BLIP ('blip'), GIT ('git') or Florence-2 ('florence2') captioning checkpoint."
     )
-
-
-def _is_blip_name(name: str) -> bool:
-    """False for names that are clearly not BLIP (Florence-2, GIT); folders are not opened."""
-    lowered = name.lower()
-    return not any(family in lowered for family in ("florence", "git-", "/git"))
 
 
 def _hub_problem(repo_id: str) -> str | None:
