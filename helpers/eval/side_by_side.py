@@ -17,17 +17,14 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.config import CaptionConfig, profile_model_name
-from helpers.data.batching import CaptionDataset
+from helpers.config import CaptionConfig, profile_model_name, shareable_name
 from helpers.data.prepare import PreparedData
 from helpers.device import DeviceChoice
 from helpers.eval.results import Results
 from helpers.eval.scoring import caption_and_score
-from helpers.model.collators import caption_collator
 from helpers.model.loading import load_captioner
 from helpers.training.checkpoints import read_history
-from helpers.training.loop import train
-from helpers.training.runs import load_finetuned
+from helpers.training.runs import load_finetuned, train_on_splits
 
 STAGE = "side_by_side"  # results_side_by_side.csv / metrics_side_by_side.json per model
 SCORES = {  # column -> (summary block, key)
@@ -75,10 +72,7 @@ def fine_tune_and_score(
     """Fine-tune ``cfg.model_name`` on ``data`` (or reuse its finished run), score its best
     checkpoint on the test split; results go to ``cfg.output_dir`` as stage ``side_by_side``."""
     captioner = load_captioner(cfg)
-    train_set = CaptionDataset(data.train, captioner.processor)
-    val_set = CaptionDataset(data.val, captioner.processor)
-    collate = caption_collator(captioner.model, captioner.processor, cfg.max_caption_tokens)
-    train(cfg, captioner.model, captioner.processor, train_set, val_set, collate)
+    train_on_splits(cfg, captioner.model, captioner.processor, data)
     best = load_finetuned(cfg)
     results = caption_and_score(
         best.model,
@@ -119,7 +113,7 @@ def side_by_side(runs: dict[str, ModelRun]) -> pd.DataFrame:
             "seconds per epoch": _mean(row_["seconds"] for row_ in history),
             "peak memory MB": max((row_["peak_memory_mb"] for row_ in history), default="-"),
         }
-        rows[label] = row
+        rows[shareable_name(label)] = row  # a local folder never by its absolute path
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

@@ -29,15 +29,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from helpers.config import PROFILES, CaptionConfig, load_config
-from helpers.data.batching import CaptionDataset
 from helpers.data.prepare import prepare_dataset
 from helpers.messages import show_messages
-from helpers.model.collators import caption_collator
 from helpers.model.loading import load_captioner
 from helpers.model.lora import apply_lora, lora_config
 from helpers.training.accelerator import make_accelerator
-from helpers.training.loop import train
 from helpers.training.outputs import TrainResult
+from helpers.training.runs import train_on_splits
 
 log = logging.getLogger(__name__)
 
@@ -128,16 +126,7 @@ def main(argv: Sequence[str] | None = None) -> TrainResult:
         captioner = load_captioner(cfg)
     log.info(f"Model: {captioner.source}")
     model = apply_lora(captioner.model, cfg) if args.lora else captioner.model
-    result = train(
-        cfg,
-        model,
-        captioner.processor,
-        CaptionDataset(data.train, captioner.processor),
-        CaptionDataset(data.val, captioner.processor),
-        caption_collator(model, captioner.processor, cfg.max_caption_tokens),
-        run_dir=cfg.run_dir,
-        resume=not args.restart,
-    )
+    result = train_on_splits(cfg, model, captioner.processor, data, resume=not args.restart)
     log.info(
         f"Best epoch {result.best_epoch} (val loss {result.best_val_loss:.4f}); "
         f"model for inference: {result.final_dir}; history: {result.history_path}"

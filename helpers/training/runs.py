@@ -1,4 +1,5 @@
-"""Finished training runs: pick a checkpoint, load it, compare runs side by side."""
+"""Training runs: train on a prepared dataset's splits; pick a finished run's checkpoint, load
+it, compare runs side by side."""
 
 from __future__ import annotations
 
@@ -7,10 +8,37 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from helpers.config import CaptionConfig
+from helpers.data.batching import CaptionDataset
+from helpers.data.prepare import PreparedData
+from helpers.model.collators import caption_collator
 from helpers.model.loading import Captioner, load_captioner
 from helpers.training.checkpoints import read_history
+from helpers.training.loop import train
+from helpers.training.outputs import TrainResult
+
+
+def train_on_splits(
+    cfg: CaptionConfig,
+    model: torch.nn.Module,
+    processor: object,
+    data: PreparedData,
+    *,
+    resume: bool = True,
+) -> TrainResult:
+    """``train`` on ``data``'s train and validation splits with the collator ``model`` needs
+    (what the command line and notebook 08 run; notebooks 03 and 05 spell it out)."""
+    return train(
+        cfg,
+        model,
+        processor,
+        CaptionDataset(data.train, processor),
+        CaptionDataset(data.val, processor),
+        caption_collator(model, processor, cfg.max_caption_tokens),
+        resume=resume,
+    )
 
 
 def load_finetuned(
