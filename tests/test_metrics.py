@@ -160,35 +160,30 @@ def test_meteor_without_java_is_unavailable_not_zero():
     assert any("METEOR unavailable" in note and "Java" in note for note in scores.notes)
 
 
-class FakeMeteor:
-    """Stands in for pycocoevalcap's Meteor (which starts a Java process)."""
+def test_meteor_with_java_is_computed(monkeypatch):
+    seen = []
 
-    seen: list = []
-
-    def compute_score(self, gts, res):
-        FakeMeteor.seen.append((gts, res))
+    def fake_meteor(gts, res):  # stands in for the Java scorer (helpers.eval.meteor)
+        seen.append((gts, res))
         return 0.5, [0.25, 0.75]
 
-
-def test_meteor_with_java_is_computed(monkeypatch):
     monkeypatch.setattr(metrics.shutil, "which", lambda name: "/fake/bin/java")
-    monkeypatch.setattr(metrics, "Meteor", FakeMeteor)
+    monkeypatch.setattr(metrics, "meteor_score", fake_meteor)
     scores = coco_scores(["Deformation, dyke.", "No deformation!"], ["a dyke", "no deformation"])
     assert scores.corpus["meteor"] == 0.5
     assert scores.per_sample["meteor"].tolist() == [0.25, 0.75]
     assert not any("METEOR" in note for note in scores.notes)
-    gts, res = FakeMeteor.seen[-1]  # METEOR gets the same tokenised text as the others
+    gts, res = seen[-1]  # METEOR gets the same tokenised text as the others
     assert gts == {0: ["deformation dyke"], 1: ["no deformation"]}
     assert res == {0: ["a dyke"], 1: ["no deformation"]}
 
 
 def test_meteor_failure_is_reported_not_zero(monkeypatch):
-    class BrokenMeteor:
-        def compute_score(self, gts, res):
-            raise BrokenPipeError("java exited")
+    def broken_meteor(gts, res):
+        raise BrokenPipeError("java exited")
 
     monkeypatch.setattr(metrics.shutil, "which", lambda name: "/fake/bin/java")
-    monkeypatch.setattr(metrics, "Meteor", BrokenMeteor)
+    monkeypatch.setattr(metrics, "meteor_score", broken_meteor)
     scores = coco_scores(CAPTIONS, CAPTIONS)
     assert scores.corpus["meteor"] is None
     assert any("java exited" in note for note in scores.notes)

@@ -21,7 +21,8 @@ the results never depend on Java:
   lack (e.g. a 3-word caption has no 4-grams, at most 7.5).
 - METEOR (``Meteor``, runs Java): computed only when ``java`` is on PATH. Without Java it is
   reported as unavailable (``None`` in the corpus metrics, empty per sample, plus a note), never
-  as 0. Its corpus value comes from the jar's pooled statistics, not the per-sample mean.
+  as 0. Its corpus value comes from the jar's pooled statistics, not the per-sample mean. One
+  Java process serves every call of a Python process (``helpers.eval.meteor``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ import pandas as pd
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.bleu.bleu_scorer import cook_refs, cook_test
 from pycocoevalcap.cider.cider import Cider
-from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
 
 from helpers.config import CaptionConfig
@@ -50,6 +50,7 @@ from helpers.eval.bertscore import (
     load_bertscorer,
 )
 from helpers.eval.inputs import References, check_inputs, tokenize
+from helpers.eval.meteor import meteor_score
 
 BLEU_COLUMNS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")
 COCO_COLUMNS = (*BLEU_COLUMNS, "meteor", "rouge_l", "cider")
@@ -108,7 +109,7 @@ def _meteor(gts: dict, res: dict, table: pd.DataFrame, notes: list[str]) -> floa
         notes.append("METEOR unavailable: it needs Java and no `java` is on PATH (None, not 0).")
         return None
     try:
-        value, values = Meteor().compute_score(gts, res)
+        value, values = meteor_score(gts, res)
     except (OSError, ValueError) as err:
         notes.append(f"METEOR unavailable: the Java scorer failed ({err}) (None, not 0).")
         return None
