@@ -18,6 +18,23 @@ from accelerate.state import AcceleratorState, GradientState
 from helpers.messages import show_messages
 
 
+# the slowest files, slowest first (bench/results/ci_clock_after.md): they start first, so
+# neither worker is left running a long file alone at the end (pyproject's addopts keep this
+# order: --no-loadscope-reorder; xdist would otherwise start the files with most tests first)
+SLOWEST_FIRST = (
+    "test_bench.py",
+    "test_notebooks.py",
+    "test_notebooks_florence.py",
+    "test_hub_cache_notebooks.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the files of ``SLOWEST_FIRST`` first, in that order; the rest keep theirs."""
+    rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def messages_on_stdout():
     """helpers' messages on standard output, as notebooks and the command line show them, so
