@@ -38,7 +38,7 @@ CAPTIONS = [
 
 @pytest.fixture(autouse=True)
 def no_java(monkeypatch):
-    """Behave like a machine without Java (CI); tests that fake METEOR re-patch this."""
+    """Behave like a machine without Java; tests that fake METEOR re-patch this."""
     monkeypatch.setattr(metrics.shutil, "which", lambda name: None)
 
 
