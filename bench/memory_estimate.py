@@ -14,8 +14,9 @@ i.e. Python, torch and transformers; on GPUs: the device's peak allocated memory
 estimate's error is visible.
 
 Part 2, estimated only: the grid docs/PERFORMANCE.md tabulates (full / frozen vision / LoRA x
-fp32 / bf16 x checkpointing off / on x batch 1-8), and which cards of 8, 12, 16 and 24 GB each row
-fits (with 10% of the card kept free for the allocator and the framework).
+fp32 / bf16 x eager / SDPA attention x checkpointing off / on x batch 1-8), and which cards of 8,
+12, 16 and 24 GB each row fits (with 10% of the card kept free for the device's context and other
+programs; the estimate itself includes the allocator's overhead).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import platform
 import threading
 import time
 from dataclasses import replace
+from itertools import product
 
 import psutil
 import torch
@@ -37,17 +39,19 @@ from helpers.messages import show_messages
 from helpers.model.loading import vision_encoder
 from helpers.training.loop import parameter_groups
 from helpers.training.memory import (
+    FP32,
     GIB,
     blip_activation_bytes,
     current_plan,
     estimate_training_memory,
     parameter_bytes,
+    plan_estimate,
 )
 from helpers.training.memory_advice import lora_parameter_count
 
 MEASURED_ROWS = {"baseline": (), "frozen": ("frozen",), "lora": ("lora",), "ckpt": ("ckpt",)}
 CARDS_GB = (8, 12, 16, 24)
-USABLE_SHARE = 0.9  # of a card's memory, the rest for the allocator, the context, fragmentation
+USABLE_SHARE = 0.9  # of a card's memory, the rest for the device context and other programs
 DEFAULTS = {"model": "random:blip-large", "image_size": 384, "caption_tokens": 128}
 QUICK = {"model": "random:tiny", "image_size": 32, "caption_tokens": 16}
 MIB = 1024**2
@@ -127,38 +131,47 @@ def estimate_grid(args: argparse.Namespace) -> list[dict]:
     }
     rows = []
     for name, (params, vision_trains) in trainable.items():
-        for precision in ("fp32", "bf16"):
-            for ckpt in (False, True):
-                plan = replace(
-                    full,
-                    precision=precision,
-                    gradient_checkpointing=ckpt,
-                    vision_trains=vision_trains,
-                    trainable_parameters=params,
+        for precision, sdpa, ckpt in product(("fp32", "bf16"), (False, True), (False, True)):
+            plan = replace(
+                full,
+                precision=precision,
+                sdpa=sdpa,
+                gradient_checkpointing=ckpt,
+                vision_trains=vision_trains,
+                trainable_parameters=params,
+                lora=name == "LoRA",
+            )
+            row = {
+                "training": name,
+                "precision": precision,
+                "attention": "sdpa" if sdpa else "eager",
+                "checkpointing": ckpt,
+            }
+            for batch in (1, 2, 4, 8):
+                at_batch = replace(plan, batch_size=batch)
+                per_sample = blip_activation_bytes(model.config, at_batch)
+                estimate = plan_estimate(
+                    model, at_batch, weights, FP32 * params, per_sample, "analytic"
                 )
-                fixed = weights + 3 * 4 * params  # gradients + AdamW's two moments, fp32
-                per_sample = blip_activation_bytes(model.config, plan)
-                row = {"training": name, "precision": precision, "checkpointing": ckpt}
-                for batch in (1, 2, 4, 8):
-                    total = (fixed + batch * per_sample) / GIB
-                    row[f"batch_{batch}_gib"] = round(total, 2)
-                    row[f"batch_{batch}_fits_gb"] = [
-                        gb for gb in CARDS_GB if total * GIB <= USABLE_SHARE * gb * 1e9
-                    ]
-                rows.append(row)
+                row[f"batch_{batch}_gib"] = round(estimate.total / GIB, 2)
+                row[f"batch_{batch}_fits_gb"] = [
+                    gb for gb in CARDS_GB if estimate.total <= USABLE_SHARE * gb * 1e9
+                ]
+            rows.append(row)
     return rows
 
 
 def grid_markdown(rows: list[dict]) -> str:
     lines = [
-        "| training | precision | checkpointing | batch 1 | batch 2 | batch 4 | batch 8 | "
-        "smallest card at batch 8 |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+        "| training | precision | attention | checkpointing | batch 1 | batch 2 | batch 4 | "
+        "batch 8 | smallest card at batch 8 |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         cards = row["batch_8_fits_gb"]
         lines.append(
-            f"| {row['training']} | {row['precision']} | {'on' if row['checkpointing'] else 'off'}"
+            f"| {row['training']} | {row['precision']} | {row['attention']} | "
+            f"{'on' if row['checkpointing'] else 'off'}"
             + "".join(f" | {row[f'batch_{b}_gib']:.1f} GiB" for b in (1, 2, 4, 8))
             + f" | {f'{cards[0]} GB' if cards else 'none of 8-24 GB'} |"
         )

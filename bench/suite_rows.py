@@ -90,7 +90,8 @@ def training_row(
 
 def memory_estimates(model, cfg, device, args: argparse.Namespace) -> dict:
     """``estimate_training_memory`` for the row: the analytic count everywhere, and on CUDA/XPU
-    also the probe the notebooks use there (one forward/backward pass at batch 1 and 2)."""
+    also the probe (one forward/backward pass at batch 1 and 2; what the notebooks use there for
+    families other than BLIP)."""
 
     def batch_of(size: int) -> dict[str, torch.Tensor]:
         return make_batch(argparse.Namespace(**{**vars(args), "batch_size": size}), device)

@@ -3,6 +3,9 @@ out-of-memory check."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 import torch
 from transformers import BlipForConditionalGeneration
@@ -17,11 +20,15 @@ from helpers.model.loading import (
 )
 from helpers.model.lora import apply_lora
 from helpers.oom import BatchTooLargeError, is_out_of_memory, map_in_halving_batches
+from helpers.training.blip_activations import blip_weight_copy_parameters
 from helpers.training.memory import (
+    ALLOCATOR_OVERHEAD,
     GIB,
+    WORKSPACE_BYTES,
     blip_activation_bytes,
     current_plan,
     estimate_training_memory,
+    plan_estimate,
 )
 from helpers.training.memory_advice import (
     fit_advice,
@@ -52,7 +59,17 @@ def test_parameter_parts_match_the_arithmetic_exactly_for_blip_large(blip_large)
     assert estimate.weights == 4 * BLIP_LARGE_PARAMETERS + buffer_bytes(blip_large)
     assert estimate.gradients == 4 * BLIP_LARGE_PARAMETERS
     assert estimate.optimizer == 2 * 4 * BLIP_LARGE_PARAMETERS  # AdamW: exp_avg, exp_avg_sq
-    assert estimate.total == estimate.fixed + estimate.activations_per_sample
+    assert estimate.step_temporaries == estimate.gradients  # foreach AdamW: one more per weight
+    assert estimate.weight_copies == 0  # fp32: no autocast copies
+    peak = max(estimate.backward_peak, estimate.step_peak)
+    assert estimate.total == math.ceil(ALLOCATOR_OVERHEAD * peak)
+    assert estimate.backward_peak == (
+        estimate.weights
+        + estimate.optimizer
+        + estimate.early_gradients
+        + estimate.activations_per_sample
+        + WORKSPACE_BYTES
+    )
     assert estimate.method.startswith("analytic")
     assert cfg.with_overrides(batch_size=4) and (
         estimate_training_memory(blip_large, cfg.with_overrides(batch_size=4), "cpu").activations
@@ -83,6 +100,8 @@ def test_lora_count_equals_what_peft_trains() -> None:
     assert sum(p.numel() for p in lora.parameters() if p.requires_grad) == expected
     estimate = estimate_training_memory(lora, cfg, "cpu")
     assert estimate.gradients == 4 * expected and not estimate.plan.vision_trains
+    plain = build_stand_in("random:tiny", 32)
+    assert estimate.plan.lora and not current_plan(plain, cfg, "fp32").lora
 
 
 def test_analytic_activations_follow_the_levers(blip_large) -> None:
@@ -101,6 +120,42 @@ def test_analytic_activations_follow_the_levers(blip_large) -> None:
     assert 0 < ckpt < half < base and 0 < frozen < base and short < base
     # the vision encoder dominates at 384 px: 577 tokens x 24 layers vs 128 x 12
     assert frozen < base / 4
+
+
+def test_bf16_keeps_a_half_precision_copy_of_every_matrix_that_trains(blip_large) -> None:
+    """The analytic count of the matrices autocast copies equals the model's own Linear and
+    Conv2d weights (the LM head's tied to the word embeddings: counted once per use)."""
+    matrices = sum(
+        m.weight.numel()
+        for m in blip_large.modules()
+        if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)
+    )
+    assert blip_weight_copy_parameters(blip_large.config, True, False) == matrices
+    cfg = CaptionConfig(max_caption_tokens=128)
+    bf16 = estimate_training_memory(blip_large, cfg, "cuda", "bf16")
+    assert bf16.weight_copies == 2 * matrices
+    frozen = estimate_training_memory(
+        blip_large, cfg.with_overrides(freeze_vision_encoder=True), "cuda", "bf16"
+    )
+    vision = sum(
+        m.weight.numel()
+        for m in vision_encoder(blip_large).modules()
+        if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)
+    )
+    assert frozen.weight_copies == 2 * (matrices - vision)
+
+
+def test_fused_adamw_has_no_step_temporaries_and_unknown_optimizers_are_refused(
+    blip_large,
+) -> None:
+    cfg = CaptionConfig(batch_size=1, max_caption_tokens=128, gradient_checkpointing=True)
+    foreach = estimate_training_memory(blip_large, cfg, "cuda", "bf16")
+    parts = (foreach.weights, foreach.gradients, foreach.activations_per_sample, "analytic")
+    fused = plan_estimate(blip_large, replace(foreach.plan, optimizer="fused"), *parts)
+    assert fused.step_temporaries == 0 < foreach.step_temporaries
+    assert fused.total < foreach.total  # checkpointing at batch 1: the step sets the peak
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        plan_estimate(blip_large, replace(foreach.plan, optimizer="sgd"), *parts)
 
 
 def test_fit_report_lists_levers_cheapest_first_each_lowering_the_estimate(blip_large) -> None:

@@ -1,17 +1,27 @@
 """How much device memory a training run needs, before it starts, and what would make it fit.
 
-``estimate_training_memory(model, cfg, device)`` adds up:
+``estimate_training_memory(model, cfg, device)`` takes the larger of two moments of a step:
 
-- **weights, gradients and AdamW state**, exactly, from the parameters: every weight at its
-  dtype; a gradient per trainable weight; AdamW's two moments (``exp_avg``, ``exp_avg_sq``) per
-  trainable weight, at the weight's dtype (mixed precision keeps fp32 weights);
-- **activations per sample**: *measured* where the device counts its memory (CUDA, Intel XPU):
-  one forward/backward pass at batch 1 and one at batch 2, the difference of the two peaks; else
-  (CPU, Apple MPS) an *analytic* count of the tensors autograd keeps for BLIP (``blip_activation_
-  bytes``), in the spirit of Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
-  Transformer Models", adapted to BLIP's ViT encoder and BERT-style decoder. How close the analytic
-  count comes to measured peaks is in docs/PERFORMANCE.md (``bench/memory_estimate.py``). Other
-  families (Florence-2) are counted there from the tensors autograd saves on a real batch.
+- **the start of the backward pass**: weights; AdamW's two moments (``exp_avg``, ``exp_avg_sq``)
+  per trainable weight, at the weight's dtype (mixed precision keeps fp32 weights); under
+  autocast the bf16/fp16 copies of the weights that the backward pass still needs
+  (``weight_copies``); the gradients that exist before any activation is freed (BLIP: the LM
+  head's, tied to the word embeddings); and the **activations** of the whole batch;
+- **the optimizer step**: weights, gradients and AdamW state, plus the step's temporaries
+  (PyTorch's default ``foreach`` AdamW allocates one more parameter-sized tensor; ``fused``
+  none);
+
+plus ``WORKSPACE_BYTES`` for what neither counts (the batch, library workspaces), all times
+``ALLOCATOR_OVERHEAD``: what the caching allocator reserves beyond what it hands out. Both
+constants come from the measured H200 rows (``bench/results/gpu_suite_nvidia-h200.json``,
+docs/PERFORMANCE.md); tests/test_memory_h200.py checks every row: never under the peak reserved
+memory, at most 15% over.
+
+Activations per sample: for BLIP *counted* from its shapes (``helpers.training.blip_activations``),
+what the notebooks use on every device; *measured* on CUDA and Intel XPU when a batch is given
+(one forward/backward pass at batch 1 and one at batch 2, the difference of the two peaks: what
+they use there for other families, Florence-2 and GIT); else counted from the tensors autograd
+saves on a real batch.
 
 What would make a run fit, and the report the notebooks print: ``helpers.training.memory_advice``.
 Everything is in bytes; ``gib`` formats them.
@@ -19,6 +29,7 @@ Everything is in bytes; ``gib`` formats them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,15 +38,29 @@ import torch
 
 from helpers.config import CaptionConfig
 from helpers.model.loading import vision_encoder
+from helpers.training.blip_activations import (
+    blip_activation_bytes_for,
+    blip_weight_copy_parameters,
+)
 
 GIB = 1024**3
+MIB = 1024**2
 ADAMW_MOMENTS = 2
+FP32 = 4
+HALF = 2
+# peak reserved / peak allocated memory of the H200 rows ranges 1.025-1.132 (PyTorch's caching
+# allocator rounds blocks and keeps freed ones); one factor for every row and device:
+ALLOCATOR_OVERHEAD = 1.13
+# what the count leaves out, fixed: the batch's tensors, cuBLAS workspaces, the loss and the
+# gradient norms (the intercept of the H200 rows above the counted parts: 130-180 MiB)
+WORKSPACE_BYTES = 128 * MIB
+OPTIMIZERS = ("foreach", "fused")
 
 
 def gib(n_bytes: float) -> str:
     """Bytes in GiB (one decimal), or in MiB below 1 GiB."""
     if abs(n_bytes) < GIB:
-        return f"{n_bytes / 1024**2:.0f} MiB"
+        return f"{n_bytes / MIB:.0f} MiB"
     return f"{n_bytes / GIB:.1f} GiB"
 
 
@@ -50,6 +75,12 @@ class TrainingPlan:
     trainable_parameters: int
     caption_tokens: int
     sdpa: bool = False
+    lora: bool = False  # only adapters train; the model's own weights are frozen
+    optimizer: str = "foreach"  # AdamW's implementation: "foreach" (PyTorch's default) or "fused"
+
+    @property
+    def autocast(self) -> bool:
+        return self.precision in ("bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -61,7 +92,12 @@ class MemoryEstimate:
     optimizer: int
     activations_per_sample: int
     plan: TrainingPlan
-    method: str  # "measured on <device>" or "analytic"
+    method: str  # "measured on <device>", "analytic" or "counted ..."
+    weight_copies: int = 0  # autocast copies of weights kept for the backward pass
+    early_gradients: int = 0  # gradients allocated before any activation is freed
+    step_temporaries: int = 0  # the optimizer step's own tensors
+    workspace: int = WORKSPACE_BYTES
+    overhead: float = ALLOCATOR_OVERHEAD
 
     @property
     def fixed(self) -> int:
@@ -73,15 +109,35 @@ class MemoryEstimate:
         return self.activations_per_sample * self.plan.batch_size
 
     @property
+    def backward_peak(self) -> int:
+        """Allocated at the start of the backward pass (every activation still alive)."""
+        return (
+            self.weights
+            + self.optimizer
+            + self.weight_copies
+            + self.early_gradients
+            + self.activations
+            + self.workspace
+        )
+
+    @property
+    def step_peak(self) -> int:
+        """Allocated during the optimizer step (every gradient, no activation)."""
+        return self.fixed + self.step_temporaries + self.workspace
+
+    @property
     def total(self) -> int:
-        return self.fixed + self.activations
+        """The peak the device must hold: the larger moment, times the allocator's overhead."""
+        return math.ceil(self.overhead * max(self.backward_peak, self.step_peak))
 
     def summary(self) -> str:
+        moment = "backward pass" if self.backward_peak >= self.step_peak else "optimizer step"
         return (
             f"Estimated peak training memory at batch {self.plan.batch_size}: {gib(self.total)} "
             f"(weights {gib(self.weights)}, gradients {gib(self.gradients)}, AdamW state "
             f"{gib(self.optimizer)}, activations {gib(self.activations)}: "
-            f"{gib(self.activations_per_sample)} per sample, {self.method})"
+            f"{gib(self.activations_per_sample)} per sample, {self.method}; peak at the "
+            f"{moment}, with {self.overhead - 1:.0%} for the allocator)"
         )
 
 
@@ -102,6 +158,11 @@ def _to_be_frozen(model: torch.nn.Module, cfg: CaptionConfig) -> set[int]:
     return {id(p) for p in vision_encoder(model).parameters()}
 
 
+def has_lora(model: torch.nn.Module) -> bool:
+    """True when ``model`` trains LoRA adapters (PEFT names their weights ``lora_``)."""
+    return any("lora_" in name for name, p in model.named_parameters() if p.requires_grad)
+
+
 def current_plan(model: torch.nn.Module, cfg: CaptionConfig, precision: str) -> TrainingPlan:
     """The plan of ``model`` (its frozen parts, LoRA) trained with ``cfg`` (which may freeze
     the vision encoder on top)."""
@@ -117,53 +178,66 @@ def current_plan(model: torch.nn.Module, cfg: CaptionConfig, precision: str) -> 
         ),
         caption_tokens=cfg.max_caption_tokens,
         sdpa=cfg.attn_implementation == "sdpa",
+        lora=has_lora(model),
     )
-
-
-def _layer(s: int, h: int, a: int, m: int, act: int, eager: bool) -> int:
-    """Bytes autograd keeps for one pre-LN transformer layer of ``s`` tokens: the two LayerNorm
-    inputs and outputs, q, k, v, the attention context (8 s*h), the MLP's two inner tensors
-    (2 s*m) at the activation dtype's ``act`` bytes, plus the fp32 attention probabilities
-    (a*s*s) where attention is eager."""
-    return act * (8 * s * h + 2 * s * m) + (4 * a * s * s if eager else 0)
 
 
 def blip_activation_bytes(config: Any, plan: TrainingPlan) -> int:
-    """Analytic activation bytes per sample for a BLIP captioning model (see module docstring).
-
-    Vision: nothing is kept when the encoder is frozen (no gradient flows through it); with
-    gradient checkpointing only each layer's input is kept, plus one layer recomputed at a time.
-    Text decoder (always trained): per layer, the self-attention block and MLP as a ViT layer,
-    plus cross-attention to the image tokens (its query side, k and v over the image tokens, the
-    fp32 probabilities); then the LM head's logits and the loss's fp32 copies of them. One more
-    layer's worth is added for the gradients in flight during the backward pass.
-    """
-    act = 2 if plan.precision in ("bf16", "fp16") else 4
-    vis, txt = config.vision_config, config.text_config
-    s_v = (vis.image_size // vis.patch_size) ** 2 + 1
-    h_v, a_v, m_v, n_v = (
-        vis.hidden_size,
-        vis.num_attention_heads,
-        vis.intermediate_size,
-        vis.num_hidden_layers,
+    """Activation bytes per sample of a BLIP captioning model under ``plan``
+    (``helpers.training.blip_activations``)."""
+    return blip_activation_bytes_for(
+        config,
+        plan.caption_tokens,
+        HALF if plan.autocast else FP32,
+        sdpa=plan.sdpa,
+        checkpointing=plan.gradient_checkpointing,
+        vision_trains=plan.vision_trains,
+        lora=plan.lora,
     )
-    s_t, h_t, a_t = plan.caption_tokens, txt.hidden_size, txt.num_attention_heads
-    m_t, n_t, vocab = txt.intermediate_size, txt.num_hidden_layers, txt.vocab_size
 
-    vision_layer = _layer(s_v, h_v, a_v, m_v, act, eager=not plan.sdpa)
-    text_layer = _layer(s_t, h_t, a_t, m_t, act, eager=True)
-    text_layer += act * (4 * s_t * h_t + 2 * s_v * h_t) + 4 * a_t * s_t * s_v
-    if plan.gradient_checkpointing:
-        vision = n_v * 4 * s_v * h_v + vision_layer
-        text = n_t * 4 * s_t * h_t + text_layer
+
+def transient_bytes(model: torch.nn.Module, plan: TrainingPlan) -> tuple[int, int]:
+    """(autocast weight copies, early gradients) of ``plan``: BLIP's counted from its config; for
+    other families every matrix's copy (an upper bound) and no early gradients."""
+    if has_blip_config(model):
+        config = model.config
+        copies = blip_weight_copy_parameters(config, plan.vision_trains, plan.lora)
+        head = config.text_config.hidden_size * config.text_config.vocab_size
+        early = 0 if plan.lora else FP32 * head
     else:
-        vision, text = n_v * vision_layer, n_t * text_layer
-    if not plan.vision_trains:
-        vision = 0
-    image_features = act * s_v * h_v
-    head = act * (2 * s_t * h_t + s_t * vocab) + 2 * 4 * s_t * vocab
-    in_flight = vision_layer if plan.vision_trains else text_layer
-    return vision + text + image_features + head + in_flight
+        copies = sum(
+            module.weight.numel()
+            for module in model.modules()
+            if isinstance(module, torch.nn.Linear | torch.nn.Conv2d)
+        )
+        early = 0
+    return (HALF * copies if plan.autocast else 0), early
+
+
+def plan_estimate(
+    model: torch.nn.Module,
+    plan: TrainingPlan,
+    weights: int,
+    gradients: int,
+    per_sample: int,
+    method: str,
+) -> MemoryEstimate:
+    """The estimate of ``plan`` from its parts: ``weights`` and ``gradients`` in bytes, AdamW's
+    moments beside each gradient, ``per_sample`` activation bytes, and ``transient_bytes``."""
+    if plan.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {plan.optimizer!r}")
+    copies, early = transient_bytes(model, plan)
+    return MemoryEstimate(
+        weights,
+        gradients,
+        ADAMW_MOMENTS * gradients,
+        per_sample,
+        plan,
+        method,
+        weight_copies=copies,
+        early_gradients=early,
+        step_temporaries=gradients if plan.optimizer == "foreach" else 0,
+    )
 
 
 def estimate_training_memory(
@@ -179,10 +253,11 @@ def estimate_training_memory(
     activations are measured by a probe (one forward/backward at batch 1 and 2; the model must
     already be on the device). Otherwise BLIP's are counted analytically, and other families'
     (Florence-2, GIT) by ``counted_activation_bytes`` on ``make_batch``'s samples (without it:
-    not at all, and the estimate says so).
+    not at all, and the estimate says so). ``memory_check`` never probes BLIP: the analytic
+    count is the one tested against measured peaks (the probe read up to 33% under them).
     """
     measure = make_batch is not None and device in ("cuda", "xpu")
-    weights, gradients, optimizer = parameter_bytes(model, _to_be_frozen(model, cfg))
+    weights, gradients, _ = parameter_bytes(model, _to_be_frozen(model, cfg))
     plan = current_plan(model, cfg, precision)
     if measure:
         assert make_batch is not None
@@ -196,7 +271,7 @@ def estimate_training_memory(
         method = "counted from the tensors saved for backward at batch 1 and 2"
     else:
         per_sample, method = 0, "activations not estimated (pass make_batch=)"
-    return MemoryEstimate(weights, gradients, optimizer, per_sample, plan, method)
+    return plan_estimate(model, plan, weights, gradients, per_sample, method)
 
 
 def has_blip_config(model: torch.nn.Module) -> bool:

@@ -19,13 +19,14 @@ from helpers.device import choose_device
 from helpers.model.loading import vision_encoder
 from helpers.model.lora import lora_targets
 from helpers.training.memory import (
-    ADAMW_MOMENTS,
+    FP32,
     MemoryEstimate,
     TrainingPlan,
     blip_activation_bytes,
     estimate_training_memory,
     gib,
     has_blip_config,
+    plan_estimate,
 )
 
 
@@ -84,16 +85,9 @@ def fit_advice(model: torch.nn.Module, cfg: CaptionConfig, estimate: MemoryEstim
     scale = estimate.activations_per_sample / max(activations(plan), 1)
 
     def add(name: str, how: str, new_plan: TrainingPlan) -> None:
-        trainable_bytes = new_plan.trainable_parameters * 4
+        gradients = new_plan.trainable_parameters * FP32
         per_sample = round(activations(new_plan) * scale)
-        new = MemoryEstimate(
-            weights,
-            trainable_bytes,
-            ADAMW_MOMENTS * trainable_bytes,
-            per_sample,
-            new_plan,
-            estimate.method,
-        )
+        new = plan_estimate(model, new_plan, weights, gradients, per_sample, estimate.method)
         levers.append(Lever(name, how, new))
 
     if plan.precision == "fp32":
@@ -122,7 +116,7 @@ def fit_advice(model: torch.nn.Module, cfg: CaptionConfig, estimate: MemoryEstim
         add(
             "LoRA",
             "notebook 05 or --lora",
-            replace(plan, vision_trains=False, trainable_parameters=lora),
+            replace(plan, vision_trains=False, trainable_parameters=lora, lora=True),
         )
         plan = levers[-1].estimate.plan
     size = plan.batch_size
@@ -143,14 +137,16 @@ def memory_check(
     make_batch: Callable[[int], dict[str, torch.Tensor]] | None = None,
 ) -> str:
     """``fit_report`` for training ``model`` with ``cfg`` on the device ``cfg`` picks: what the
-    notebooks print before training. On CUDA and Intel GPUs, ``make_batch`` (n -> a batch of n
-    training samples) measures the activations (the model is moved to the device for that);
-    elsewhere it counts those of families without an analytic model (Florence-2)."""
+    notebooks print before training. BLIP's activations are counted analytically on every device
+    (``make_batch`` is not used: that count is the one tested against measured GPU peaks). For
+    other families (Florence-2), ``make_batch`` (n -> a batch of n training samples) measures
+    them on CUDA and Intel GPUs (the model is moved to the device for that) and counts them
+    elsewhere."""
     choice = choose_device(cfg.device, cfg.precision)
-    if make_batch is not None and choice.device in ("cuda", "xpu"):
+    if has_blip_config(model):
+        make_batch = None
+    elif make_batch is not None and choice.device in ("cuda", "xpu"):
         model.to(choice.torch_device)
-    elif has_blip_config(model):
-        make_batch = None  # BLIP's activations are counted analytically off the GPU
     estimate = estimate_training_memory(model, cfg, choice.device, choice.precision, make_batch)
     return fit_report(model, cfg, estimate, free_memory_bytes(choice.device))
 
