@@ -30,6 +30,7 @@ WORKSPACE_ENV_VAR = "CAPTION_WORKSPACE"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA_FOLDER = "Hephaestus_dataset"  # under the workspace; the stand-ins use subfolders
 SPLIT_RULES = ("random-frames", "hephaestus-test-frames")
+TRI_STATE = (True, False, "auto")  # the settings of compile and cache_image_features
 # (num_beams, length_penalty, no_repeat_ngram_size, repetition_penalty), cheapest first: the
 # order breaks ties left by the criterion (helpers.eval.decoding)
 DEFAULT_DECODING_GRID = (
@@ -54,9 +55,10 @@ class CaptionConfig:
     # training captions are cut at this many tokens ([CLS]/[SEP] included): the real captions
     # reach 125 (DESIGN.md section 4); BLIP's limit is 512 (cost: docs/PERFORMANCE.md)
     max_caption_tokens: int = 128
-    # "eager" (transformers' BLIP default) or "sdpa": fused attention in BLIP's vision encoder
-    # (helpers.model.attention.use_sdpa; no output_attentions there), see docs/PERFORMANCE.md
-    attn_implementation: str = "eager"
+    # "sdpa" (fused attention; BLIP's vision encoder through helpers.model.attention.use_sdpa,
+    # its text decoder stays eager for the grounding maps) or "eager" (transformers' BLIP
+    # default). A model family without SDPA (GIT) loads eager. See docs/PERFORMANCE.md
+    attn_implementation: str = "sdpa"
 
     # data
     # data, outputs and checkpoints; load_config places them under the workspace (see workspace())
@@ -92,8 +94,13 @@ class CaptionConfig:
     freeze_vision_encoder: bool = False
     gradient_checkpointing: bool = False
     # reuse a frozen image encoder's features after epoch 1 (helpers.model.feature_cache): needs
-    # freeze_vision_encoder=True or LoRA (its default targets leave the encoder frozen)
-    cache_image_features: bool = False
+    # freeze_vision_encoder=True or LoRA (its default targets leave the encoder frozen). True,
+    # False or "auto": on the CPU only, where it pays (measured); on an H200 it made LoRA slower
+    cache_image_features: bool | str = False
+    # torch.compile of the training step (helpers.training.compilation): True, False or "auto":
+    # on CUDA and Intel GPUs when the run has enough optimizer steps to repay the compile time;
+    # a compile failure falls back to eager with one message
+    compile: bool | str = "auto"
     # live curves through Accelerate's trackers (helpers.training.tracking): None, "tensorboard", or
     # any tracker Accelerate supports ("wandb", "mlflow", "all"...); files go to <run_dir>/logs
     log_with: str | None = None
@@ -155,6 +162,9 @@ class CaptionConfig:
     def __post_init__(self) -> None:
         if self.split not in SPLIT_RULES:
             raise ValueError(f"split={self.split!r}: choose one of {', '.join(SPLIT_RULES)}")
+        for name in ("compile", "cache_image_features"):
+            if getattr(self, name) not in TRI_STATE:
+                raise ValueError(f"{name}={getattr(self, name)!r}: choose True, False or 'auto'")
 
     @property
     def synthetic_data(self) -> bool:
@@ -211,6 +221,8 @@ def _coerce(name: str, value: Any) -> Any:
         return Path(value)
     if name == "lora_target_modules" and isinstance(value, list):
         return tuple(value)
+    if name in ("compile", "cache_image_features") and str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"  # as a command line or environment writes them
     if name == "decoding_grid" and isinstance(value, list | tuple):
         return tuple(tuple(setting) for setting in value)
     return value
