@@ -8,22 +8,30 @@ One unattended run on one CUDA or Intel (XPU) GPU, on the true BLIP-large archit
 weights (speed and memory do not depend on them) and synthetic images, writes
 ``results/gpu_suite_<device>.{json,md}`` next to this script:
 
+- what users run (``product_step``): ``defaults@<profile batch>`` is the ``full`` profile's
+  recipe (attribute heads and prompt, its collator's own padding, SDPA, the AdamW kernel
+  ``make_optimizer`` picks, the device's precision) timed through ``helpers.training``'s own
+  training step; ``defaults+fused@32`` and ``defaults+foreach@32`` the two AdamW kernels at
+  batch 32; ``defaults+compile@32`` the same through ``torch.compile`` (compile time in its
+  first step, graphs compiled counted);
 - training steps (AdamW, captions padded to ``--caption-tokens``): Intel's recipe (fp32, eager,
   batch 4) as the baseline, then bf16; bf16 + SDPA; bf16 + gradient checkpointing; bf16 with a
   frozen image encoder; bf16 + LoRA; bf16 + LoRA + cached image features; each at batch 8 and 16
-  (a batch that does not fit reports its out-of-memory error); then ``torch.compile`` of the
-  fastest row without the cache, if it compiles within the budget. For each: samples/s and its
+  (a batch that does not fit reports its out-of-memory error). For each: samples/s and its
   ratio to the baseline of the same run, peak allocated and reserved memory, model FLOPs per
   step (``blip_flops``) and MFU against the device's peak (``peak_tflops``, or ``--peak-tflops``),
   and ``helpers.training.memory``'s estimates beside the measured peak;
 - whether a full fine-tune at batch 8 fits 24 / 16 / 12 / 8 GB cards, with and without gradient
   checkpointing, and LoRA, from the measured peaks (reserved memory within 90% of the card);
 - captioning: batched ``caption_images`` at batch 16 and 64 against one image at a time,
-  ``--new-tokens`` new tokens (a random-weight model never stops early), greedy and 3 beams;
+  ``--new-tokens`` new tokens (a random-weight model never stops early), greedy and 3 beams, in
+  the device's precision; and the share of captions that batching leaves identical, in fp32 and
+  in bf16 (near-tied logits flip a few captions in bf16; a batching bug shows in fp32 too);
 - the auto batch size path (``helpers.training.auto_batch``) forced once under a per-process
   memory cap between the measured peaks of batch 8 and 16: it must halve and finish.
 
-Rows run in order of importance, each in its own process; ``--budget-s`` (default 480) bounds the
+Rows run in order of importance (baseline, defaults, ...), each in its own process; ``--budget-s``
+(default 480) bounds the
 whole run: a row that would not finish in what is left is skipped and listed, and a running row
 is stopped at the deadline. ``--quick`` runs everything on the CPU with tiny sizes in about a
 minute (``torch.compile`` with the ``eager`` backend there: it checks the path, not the speed).
@@ -43,10 +51,12 @@ from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from fresh_process import TIMEOUT_KEY, in_fresh_process
 from memory_estimate import CARDS_GB, USABLE_SHARE
 from peak_tflops import model_flops_utilisation, parse_peak_tflops, peak_tflops
+from product_step import DISTINCT_BATCHES, RECIPES, product_row, write_synthetic_records
 from suite_report import markdown_report
 from suite_rows import auto_batch_row, captioning_row, device_info, training_row
 from transformers.utils.logging import disable_progress_bar
 
+from helpers.config import load_config
 from helpers.messages import show_messages
 from helpers.model.loading import build_offline_processor, build_stand_in
 
@@ -68,6 +78,9 @@ FIT_QUESTIONS = {
     "LoRA": "bf16+lora",
 }
 FIT_BATCH = 8
+PROFILE = "full"
+PROFILE_BATCH = load_config(PROFILE).batch_size  # the defaults row's batch
+LARGE_BATCH = 32  # the AdamW kernels and torch.compile at a batch that fills a large GPU
 DEFAULTS = {
     "model": "random:blip-large",
     "image_size": 384,
@@ -131,10 +144,13 @@ class Budget:
 
 def save_random_weights(args: argparse.Namespace, folder: Path) -> dict:
     """Build the stand-in once and save it with its processor: every row loads it in a second
-    instead of drawing BLIP-large's 470 M random weights again (half a minute on a CPU core)."""
+    instead of drawing BLIP-large's 470 M random weights again (half a minute on a CPU core).
+    Also write the synthetic records the product rows batch."""
     build_stand_in(args.model, args.image_size).save_pretrained(folder)
     build_offline_processor(args.image_size).save_pretrained(folder)
-    return {"folder": str(folder)}
+    count = DISTINCT_BATCHES * max(PROFILE_BATCH, LARGE_BATCH)
+    records = write_synthetic_records(folder / "records", count, args.image_size)
+    return {"folder": str(folder), "records": str(records)}
 
 
 def with_(args: argparse.Namespace, **changes) -> argparse.Namespace:
@@ -155,13 +171,16 @@ def training_plan(args: argparse.Namespace) -> tuple[Plan, Plan]:
     return first, [row for row in later if row not in first]
 
 
-def fastest_compilable_row(rows: dict[str, dict]) -> str | None:
-    """The measured row with the most samples/s, among those without the feature cache (its
-    memo is Python around the encoder, not a graph to compile)."""
-    candidates = [
-        key for key, row in rows.items() if "samples_per_s" in row and "cache" not in row["levers"]
-    ]
-    return max(candidates, key=lambda key: rows[key]["samples_per_s"], default=None)
+def captioning_plan(done: dict[str, dict]):
+    """(row, beams, precision) of each captioning row, in order: greedy and 3 beams in the
+    device's precision, then greedy in whichever of fp32 and bf16 that was not (read from
+    ``done`` as the rows finish), so that both report how many captions batching changes."""
+    yield "greedy", 1, "auto"
+    yield "3 beams", 3, "auto"
+    measured = {row["precision"] for key, row in done.items() if key.startswith("greedy")}
+    for precision in ("fp32", "bf16"):
+        if precision not in measured:
+            yield f"greedy, {precision}", 1, precision
 
 
 def row_key(name: str, batch: int) -> str:
@@ -272,33 +291,47 @@ def main(argv: list[str] | None = None) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix="gpu_suite_"))
     try:
         saved = budget.run("random weights", "weights", save_random_weights, args, scratch)
-        row_args = with_(args, model=str(scratch)) if saved and "folder" in saved else None
+        row_args = None
+        if saved and "folder" in saved:
+            row_args = with_(args, model=saved["folder"], records=saved["records"], profile=PROFILE)
         rows: dict[str, dict] = {}
         captioning: dict[str, dict] = {}
         auto_batch: dict | None = None
 
-        def train(name: str, batch: int, backend: str | None = None, label: str = "") -> None:
-            key = label or row_key(name, batch)
+        def measure(name: str, batch: int) -> None:
+            """A lever row (``TRAINING_ROWS``) or a product row (``RECIPES``) at ``batch``."""
+            key = row_key(name, batch)
             if row_args is None:
                 why = (saved or {}).get("error", "no time left to save them")
                 budget.skipped.append({"row": key, "reason": f"no saved weights: {why}"})
                 return
-            kind = "compile" if backend else "training"
-            expected_s = 2 * budget.longest.get("training", 0.0) if backend else 0.0
             row = with_(row_args, batch_size=batch)
-            result = budget.run(
-                key, kind, training_row, row, TRAINING_ROWS[name], backend, expected_s=expected_s
-            )
+            if name in RECIPES:
+                compiles = RECIPES[name].compile is True
+                kind, levers = ("compile" if compiles else "product"), [f"recipe:{name}"]
+                expected_s = 2 * budget.longest.get("product", 0.0) if compiles else 0.0
+                result = budget.run(key, kind, product_row, row, name, expected_s=expected_s)
+            else:
+                levers = list(TRAINING_ROWS[name])
+                result = budget.run(key, "training", training_row, row, TRAINING_ROWS[name])
             if result is not None:
-                rows[key] = {"levers": list(TRAINING_ROWS[name]), **result}
+                rows[key] = {"levers": levers, **result}
 
         first, later = training_plan(args)
-        for name, batch in first:
-            train(name, batch)
-        for beams in (1, 3):
-            key = "greedy" if beams == 1 else f"{beams} beams"
+        measure(*first[0])  # the baseline, then what users run
+        measure("defaults", PROFILE_BATCH)
+        for name, batch in first[1:]:
+            measure(name, batch)
+        for name in ("defaults+fused", "defaults+foreach"):
+            measure(name, LARGE_BATCH)
+        for key, beams, precision in captioning_plan(captioning):
             result = budget.run(
-                f"captioning, {key}", "captioning", captioning_row, row_args or args, beams
+                f"captioning, {key}",
+                "captioning",
+                captioning_row,
+                row_args or args,
+                beams,
+                precision,
             )
             if result is not None:
                 captioning[key] = result
@@ -308,23 +341,12 @@ def main(argv: list[str] | None = None) -> dict:
         elif row_args is not None:
             auto_args = with_(row_args, batch_size=max(args.batch_sizes))
             auto_batch = budget.run("auto batch size", "auto", auto_batch_row, auto_args, cap_mb)
+        measure("defaults+compile", LARGE_BATCH)
+        compiled = row_key("defaults+compile", LARGE_BATCH)
+        if compiled in rows:
+            rows[compiled]["compile_backend"] = args.compile_backend
         for name, batch in later:
-            train(name, batch)
-        best = max(
-            (
-                key
-                for key, row in rows.items()
-                if "cache" not in row["levers"] and "samples_per_s" in row
-            ),
-            key=lambda key: rows[key]["samples_per_s"],
-            default=None,
-        )
-        if best is not None:
-            name, batch = best.split("@")
-            label = f"{name}+compile@{batch}"
-            train(name, int(batch), args.compile_backend, label)
-            if label in rows:
-                rows[label] |= {"compiled_from": best, "compile_backend": args.compile_backend}
+            measure(name, batch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     add_ratios(rows, row_key(BASELINE, args.baseline_batch), peaks)

@@ -1,10 +1,11 @@
 """The measurements of ``gpu_suite.py``, each run in its own forked process (``fresh_process``).
 
 ``device_info``: what the suite runs on. ``training_row``: timed AdamW steps of one row (levers as
-in ``train_step.py``, optionally ``torch.compile``d), its peak allocated and reserved memory, its
-model FLOPs per step and ``helpers.training.memory``'s estimate for it. ``captioning_row``:
-batched ``caption_images`` against one image at a time. ``auto_batch_row``: the auto batch size
-path of ``helpers.training.auto_batch`` under a memory cap.
+in ``train_step.py``), its peak allocated and reserved memory, its model FLOPs per step and
+``helpers.training.memory``'s estimate for it (the product rows are ``product_step``'s).
+``captioning_row``: batched ``caption_images`` against one image at a time, and the share of
+captions batching leaves identical. ``auto_batch_row``: the auto batch size path of
+``helpers.training.auto_batch`` under a memory cap.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from helpers.device import (
 from helpers.model.loading import count_parameters, load_captioner
 from helpers.training.accelerator import make_accelerator
 from helpers.training.auto_batch import MicroBatchStep
-from helpers.training.loop import parameter_groups
 from helpers.training.memory import estimate_training_memory
+from helpers.training.optimizer import make_optimizer
 
 MIB = 2**20
 
@@ -56,17 +57,12 @@ def device_info(args: argparse.Namespace) -> dict:
     }
 
 
-def training_row(
-    args: argparse.Namespace, levers: tuple[str, ...], compile_backend: str | None = None
-) -> dict:
+def training_row(args: argparse.Namespace, levers: tuple[str, ...]) -> dict:
     """Time ``args.warmup + args.steps`` steps of a fresh model with ``levers`` at
     ``args.batch_size``; measure its memory; count its FLOPs; estimate its memory."""
     cfg, device, model = build_row_model(args, levers)
     batch = make_batch(args, device)
-    runner = model if compile_backend is None else torch.compile(model, backend=compile_backend)
-    timed = time_training_steps(
-        runner, batch, cfg, device, levers, args.warmup + args.steps, cached_encoder=model
-    )
+    timed = time_training_steps(model, batch, cfg, device, levers, args.warmup + args.steps)
     step_s = timed.median_step_s(args.warmup)
     row = {
         "batch_size": args.batch_size,
@@ -83,9 +79,7 @@ def training_row(
         "trainable_parameters": count_parameters(model)[0],
         **timed.cache_counts,
     }
-    if compile_backend is None:
-        row |= memory_estimates(model, cfg, device, args)
-    return row
+    return row | memory_estimates(model, cfg, device, args)
 
 
 def memory_estimates(model, cfg, device, args: argparse.Namespace) -> dict:
@@ -104,16 +98,18 @@ def memory_estimates(model, cfg, device, args: argparse.Namespace) -> dict:
     return out
 
 
-def captioning_row(args: argparse.Namespace, num_beams: int) -> dict:
+def captioning_row(args: argparse.Namespace, num_beams: int, precision: str = "auto") -> dict:
     """images/s of ``caption_images`` one image at a time (on ``args.single_images`` images) and
     batched at each of ``args.caption_batches`` (on as many images as the batch holds), with
-    ``args.new_tokens`` new tokens and ``num_beams`` beams, in the device's default precision."""
+    ``args.new_tokens`` new tokens and ``num_beams`` beams, in ``precision`` ("auto": the
+    device's); and the share of the one-at-a-time captions that each batch size reproduces."""
     cfg = CaptionConfig(
         model_name=args.model,
         image_size=args.image_size,
         num_beams=num_beams,
         max_new_tokens=args.new_tokens,
         device=args.device,
+        precision=precision,
     )
     device = choose_device(cfg.device, cfg.precision)
     captioner = load_captioner(cfg)
@@ -137,7 +133,9 @@ def captioning_row(args: argparse.Namespace, num_beams: int) -> dict:
         rate, captions = images_per_s_at(*inputs, images[:size], cfg, device, size)
         row[f"batch_{size}_images_per_s"] = rate
         row[f"batch_{size}_speedup"] = rate / single
-        row[f"batch_{size}_same_captions"] = captions[: args.single_images] == single_captions
+        same = [a == b for a, b in zip(captions, single_captions, strict=False)]
+        row[f"batch_{size}_same_captions"] = all(same)
+        row[f"batch_{size}_same_share"] = sum(same) / len(same)
     return row
 
 
@@ -159,7 +157,7 @@ def auto_batch_row(args: argparse.Namespace, cap_mb: float | None) -> dict:
         if not cap_process_memory(choice.device, fraction):
             return {"error": f"this PyTorch has no per-process memory cap for {choice.device}"}
         cap = f"{cap_mb:,.0f} MiB ({fraction:.3f} of the device) per process"
-    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
+    optimizer = make_optimizer(model, cfg, choice.device)
     model, optimizer = accelerator.prepare(model, optimizer)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     step = MicroBatchStep(accelerator, args.batch_size, args.batch_size, True, cfg.max_grad_norm)

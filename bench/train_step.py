@@ -5,6 +5,8 @@
     uv run python bench/train_step.py --image-size 224 --batch-size 1 --steps 2
     uv run python bench/train_step.py --quick               # random:tiny, 32 px: seconds
     uv run python bench/train_step.py --caption-tokens 64,128 --rows baseline,lora  # lengths
+    uv run python bench/train_step.py --profile demo --model random:small --image-size 128 \
+        --batch-size 8 --rows old-defaults,defaults,old-defaults,defaults  # the product's step
 
 
 Rows: the baseline (the seeds' recipe: fp32, eager attention, full fine-tune with AdamW) and the
@@ -22,6 +24,11 @@ weights are fine for timing; compare ratios within a run, not absolute figures a
 With several ``--caption-tokens`` (captions padded to each length), every row runs at each
 length, lengths alternating row by row, and each row is compared with itself at the shortest
 length ("x time", "x memory" vs the first length). ``--caption-images 0`` skips captioning.
+Rows named after a recipe of ``product_step.RECIPES`` (``defaults``, ``old-defaults``,
+``defaults+compile``, ``defaults+fused``, ``defaults+foreach``) time what a user's run does
+instead: ``--profile``'s config and collator, the product's own training step
+(``product_step.product_row``); each is compared with the ``old-defaults`` row ("x old
+defaults": the median over its runs when a row is named more than once, rows alternating).
 Prints a table and writes JSON and a markdown table to ``results/`` next to this script.
 """
 
@@ -32,6 +39,7 @@ import json
 import math
 import platform
 import statistics
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -41,6 +49,8 @@ from batched_vs_single import batched_vs_single
 from bench_cli import add_quick_mode, fill_defaults, write_json_report
 from fresh_process import in_fresh_process
 from PIL import Image
+from product_rows import product_table, run_product_rows
+from product_step import RECIPES
 
 from helpers.config import CaptionConfig
 from helpers.data.batching import TaskPromptCollator
@@ -65,7 +75,7 @@ from helpers.model.loading import (
     vision_encoder,
 )
 from helpers.model.lora import apply_lora
-from helpers.training.loop import parameter_groups
+from helpers.training.optimizer import parameter_groups
 
 # row name -> levers; "sdpa", "bf16", "ckpt" (gradient checkpointing), "frozen", "lora",
 # "cache" (reuse the frozen encoder's image features)
@@ -339,11 +349,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--caption-images", type=int, default=4, help="0: no captioning row")
     parser.add_argument("--caption-batch", type=int, default=4)
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset of rows")
+    parser.add_argument("--profile", default="full", help="the config of the product rows")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each product row")
+    parser.add_argument("--compile-backend", help="product rows' torch.compile backend")
     add_quick_mode(parser, "random:tiny, 32 px, 2 steps")
     args = fill_defaults(parser.parse_args(argv), DEFAULTS, QUICK)
-    unknown = set(args.rows.split(",")) - set(ROWS)
-    if unknown or "baseline" not in args.rows.split(","):
-        parser.error(f"--rows must include baseline and name only: {', '.join(ROWS)}")
+    names = args.rows.split(",")
+    unknown = set(names) - set(ROWS) - set(RECIPES)
+    if unknown or (set(names) & set(ROWS) and "baseline" not in names):
+        parser.error(
+            f"--rows names lever rows ({', '.join(ROWS)}; with them baseline) or product rows "
+            f"({', '.join(RECIPES)})"
+        )
     return args
 
 
@@ -353,6 +370,8 @@ def main(argv: list[str] | None = None) -> dict:
     show_messages()  # what helpers reports, as in the notebooks
     args = parse_args(argv)
     lengths, names = args.caption_tokens, args.rows.split(",")
+    products = [name for name in dict.fromkeys(names) if name in RECIPES]
+    names = [name for name in names if name in ROWS]
     rows = {}
     for name in names:
         for tokens in lengths:  # alternate lengths so that load drift hits both alike
@@ -367,12 +386,17 @@ def main(argv: list[str] | None = None) -> dict:
         compare(rows, tokens, lengths)
     if len(lengths) > 1:
         compare_lengths(rows, names, lengths)
+    product = run_product_rows(args, products, args.repeats) if products else {}
     captioning = in_fresh_process(caption_row, args) if args.caption_images else {"skipped": 1}
+    runs = [run for row in product.values() for run in row["runs"]]
     report = {
         "benchmark": "train_step",
+        "command": " ".join(["uv run python bench/train_step.py", *(argv or sys.argv[1:])]),
         "model": args.model,
         "note": "random-init weights and synthetic images: a speed and memory measurement only",
-        "device": next((r["device"] for r in rows.values() if "device" in r), args.device),
+        "device": next(
+            (r["device"] for r in [*rows.values(), *runs] if "device" in r), args.device
+        ),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
         "cpu_has_native_bf16": cpu_supports_bf16(),
         "torch": torch.__version__,
@@ -385,10 +409,16 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": {
             key: {"levers": list(ROWS[key.split("@")[0]]), **row} for key, row in rows.items()
         },
+        "product_profile": args.profile if product else None,
+        "product_rows": product,
         "captioning": {"images": args.caption_images, "batch_size": args.caption_batch}
         | captioning,
     }
-    table = markdown_table(rows)
+    tables = [markdown_table(rows)] if rows else []
+    tables += (
+        [f"Product rows (profile {args.profile}):\n\n{product_table(product)}"] if product else []
+    )
+    table = "\n\n".join(tables)
     print(table)
     if "one_at_a_time_images_per_s" in captioning:
         print(
@@ -399,8 +429,11 @@ def main(argv: list[str] | None = None) -> dict:
     stem = f"train_step_{args.model.replace(':', '-')}_{args.image_size}px"
     if len(lengths) > 1:
         stem += f"_{'-'.join(map(str, lengths))}tokens"
+    if not names:
+        stem += "_defaults"
     write_json_report(args.out, stem, report)
-    (args.out / f"{stem}.md").write_text(f"{report['note']}\n\n{report['device']}\n\n{table}\n")
+    heading = f"{report['note']}\n\n`{report['command']}`\n\n{report['device']}"
+    (args.out / f"{stem}.md").write_text(f"{heading}\n\n{table}\n")
     return report
 
 

@@ -7,7 +7,6 @@ weights and the synthetic InSAR-like dataset (see ``helpers.data.synthetic``).
 Pick a profile with the ``CAPTION_PROFILE`` environment variable or by name, and override any
 field in code::
 
-     load_config
     cfg = load_config("demo", epochs=3, batch_size=8)
     print(cfg)
 """
@@ -30,6 +29,7 @@ WORKSPACE_ENV_VAR = "CAPTION_WORKSPACE"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA_FOLDER = "Hephaestus_dataset"  # under the workspace; the stand-ins use subfolders
 SPLIT_RULES = ("random-frames", "hephaestus-test-frames")
+TRI_STATE, TRI_STATE_FIELDS = (True, False, "auto"), ("compile", "cache_image_features")
 # (num_beams, length_penalty, no_repeat_ngram_size, repetition_penalty), cheapest first: the
 # order breaks ties left by the criterion (helpers.eval.decoding)
 DEFAULT_DECODING_GRID = (
@@ -54,11 +54,10 @@ class CaptionConfig:
     # training captions are cut at this many tokens ([CLS]/[SEP] included): the real captions
     # reach 125 (DESIGN.md section 4); BLIP's limit is 512 (cost: docs/PERFORMANCE.md)
     max_caption_tokens: int = 128
-    # "eager" (transformers' BLIP default) or "sdpa": fused attention in BLIP's vision encoder
-    # (helpers.model.attention.use_sdpa; no output_attentions there), see docs/PERFORMANCE.md
-    attn_implementation: str = "eager"
+    # "sdpa" (BLIP's vision encoder via helpers.model.attention; its text decoder, which the
+    # grounding maps read, stays eager; GIT loads eager) or "eager" (transformers' default)
+    attn_implementation: str = "sdpa"
 
-    # data
     # data, outputs and checkpoints; load_config places them under the workspace (see workspace())
     data_dir: Path = PROJECT_ROOT / REAL_DATA_FOLDER
     output_dir: Path = PROJECT_ROOT / "assets"
@@ -77,8 +76,7 @@ class CaptionConfig:
     batch_size: int = 8
     eval_batch_size: int = 16
     gradient_accumulation_steps: int = 1
-    # on out-of-memory, halve the batch and double the accumulation (same effective batch and
-    # schedule; helpers.training.auto_batch). None: on GPUs (single process), off on the CPU
+    # halve the batch on out-of-memory (helpers.training.auto_batch); None: on GPUs, not on CPU
     auto_batch_size: bool | None = None
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
@@ -92,19 +90,19 @@ class CaptionConfig:
     freeze_vision_encoder: bool = False
     gradient_checkpointing: bool = False
     # reuse a frozen image encoder's features after epoch 1 (helpers.model.feature_cache): needs
-    # freeze_vision_encoder=True or LoRA (its default targets leave the encoder frozen)
-    cache_image_features: bool = False
+    # freeze_vision_encoder=True or LoRA (default targets). "auto": CPU only (slower on an H200)
+    cache_image_features: bool | str = False
+    # torch.compile of training steps (helpers.training.compilation): "auto" on GPUs, long runs
+    compile: bool | str = "auto"
     # live curves through Accelerate's trackers (helpers.training.tracking): None, "tensorboard", or
     # any tracker Accelerate supports ("wandb", "mlflow", "all"...); files go to <run_dir>/logs
     log_with: str | None = None
     log_every_steps: int = 10  # training loss, learning rate, gradient norm every N updates
 
-    # attribute heads (helpers.model.attributes): BLIP predicts the annotation's facts from the
-    # image features (deformation, activity types, intensities, sectors, atmosphere), trained
-    # with the caption loss at attribute_loss_weight; with attribute_prompt it also captions
-    # from those facts (the annotation's in training, the heads' at test time)
-    # (the profiles turn both on; these class defaults, plain BLIP as the Intel sample trains it,
-    # are what the speed and memory benchmarks measure)
+    # attribute heads (helpers.model.attributes): BLIP predicts the annotation's facts (deformation,
+    # activity types, intensities, sectors, atmosphere) from the image features, trained with the
+    # caption loss at attribute_loss_weight; attribute_prompt captions from those facts (the
+    # annotation's in training, the heads' at test time). The profiles turn both on.
     attribute_heads: bool = False
     attribute_prompt: bool = False
     attribute_loss_weight: float = 3.0
@@ -123,18 +121,16 @@ class CaptionConfig:
     # the learning rate of LoRA runs (helpers.model.lora.lora_config); None: 4 x learning_rate
     lora_learning_rate: float | None = None
 
-    # decoding of fine-tuned models: free to repeat the phrases real captions repeat ("can be
-    # detected" two or three times), long enough for the longest real caption. Notebook 04
-    # replaces these with the settings tune_decoding picks on the validation split
-    # (helpers.eval.decoding); every results JSON records them and decoding_source.
+    # decoding of fine-tuned models: free to repeat the phrases real captions repeat, long enough
+    # for the longest real caption. Notebook 04 replaces these with what tune_decoding picks on
+    # the validation split (helpers.eval.decoding); results JSONs record them, decoding_source.
     num_beams: int = 3
     max_new_tokens: int = 128
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     length_penalty: float = 1.0
     decoding_source: str = "fine-tuned defaults"  # what set the five fields above
-    # decoding of the zero-shot baseline (notebook 02, helpers.eval.decoding.zero_shot_config): the
-    # pretrained model rambles and repeats itself, so anti-repetition helps it
+    # zero-shot decoding (notebook 02): anti-repetition helps the rambling pretrained model
     zero_shot_repetition_penalty: float = 1.2
     zero_shot_no_repeat_ngram_size: int = 3
     # tune_decoding: the settings tried, (num_beams, length_penalty, no_repeat_ngram_size,
@@ -155,6 +151,8 @@ class CaptionConfig:
     def __post_init__(self) -> None:
         if self.split not in SPLIT_RULES:
             raise ValueError(f"split={self.split!r}: choose one of {', '.join(SPLIT_RULES)}")
+        for name in (name for name in TRI_STATE_FIELDS if getattr(self, name) not in TRI_STATE):
+            raise ValueError(f"{name}={getattr(self, name)!r}: choose True, False or 'auto'")
 
     @property
     def synthetic_data(self) -> bool:
@@ -211,6 +209,8 @@ def _coerce(name: str, value: Any) -> Any:
         return Path(value)
     if name == "lora_target_modules" and isinstance(value, list):
         return tuple(value)
+    if name in TRI_STATE_FIELDS and str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"  # as a command line or environment writes them
     if name == "decoding_grid" and isinstance(value, list | tuple):
         return tuple(tuple(setting) for setting in value)
     return value

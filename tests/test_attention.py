@@ -8,11 +8,16 @@ import copy
 
 import pytest
 import torch
-from transformers import BlipVisionModel
+from transformers import (
+    BlipForConditionalGeneration,
+    BlipVisionModel,
+    Florence2ForConditionalGeneration,
+    GitForCausalLM,
+)
 from transformers.models.blip.modeling_blip import BlipAttention
 
-from helpers.config import load_config
-from helpers.model.attention import SdpaBlipAttention, use_sdpa
+from helpers.config import PROFILES, load_config
+from helpers.model.attention import SdpaBlipAttention, loadable_attn, use_sdpa
 from helpers.model.loading import build_stand_in, load_captioner, stand_in_config
 from helpers.model.lora import apply_lora
 
@@ -118,3 +123,23 @@ def test_blip_large_vision_layers_match_eager(train):
         out_s.square().mean().backward()
         for (name, p_e), p_s in zip(eager.named_parameters(), sdpa.parameters(), strict=True):
             torch.testing.assert_close(p_s.grad, p_e.grad, **TOLERANCE, msg=name)
+
+
+def test_sdpa_is_every_profile_default_and_the_text_decoder_stays_eager():
+    for profile in PROFILES:
+        assert load_config(profile).attn_implementation == "sdpa"
+    model = load_captioner(load_config("smoke", image_size=SIZE)).model
+    layers = model.config.vision_config.num_hidden_layers
+    assert sum(isinstance(m, SdpaBlipAttention) for m in model.modules()) == layers
+    # the text decoder's attention is transformers' own (eager): grounding maps read it
+    assert not any(isinstance(m, SdpaBlipAttention) for m in model.text_decoder.modules())
+
+
+def test_families_without_sdpa_load_eager_and_florence_keeps_it():
+    # the installed transformers has no SDPA for BLIP (patched by use_sdpa) or GIT
+    assert loadable_attn(BlipForConditionalGeneration, "sdpa") == "eager"
+    assert loadable_attn(GitForCausalLM, "sdpa") == "eager"
+    assert loadable_attn(Florence2ForConditionalGeneration, "sdpa") == "sdpa"
+    assert loadable_attn(GitForCausalLM, "eager") == "eager"
+    florence = load_captioner(load_config("smoke", model_name="random:florence-tiny")).model
+    assert florence.config._attn_implementation == "sdpa"

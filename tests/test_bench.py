@@ -189,6 +189,48 @@ def bench_module(name: str):
     return importlib.import_module(name)
 
 
+def check_product_rows(rows: dict[str, dict], warmup: int) -> None:
+    """Product rows (bench/product_step.py) on this CPU: the full profile's recipe through the
+    product's own step; the levers each recipe names; a compiled row that compiled."""
+    for key, row in rows.items():
+        recipe = key.split("@")[0]
+        assert "error" not in row, (key, row)
+        assert row["profile"] == "full" and row["recipe"] == recipe
+        assert row["batch_size"] == int(key.split("@")[1])
+        assert math.isclose(row["samples_per_s"], row["batch_size"] / row["step_s"])
+        assert len(row["losses"]) > warmup and all(map(math.isfinite, row["losses"]))
+        expected = "eager" if recipe == "old-defaults" else "sdpa"
+        assert row["attn_implementation"] == expected, key
+        if recipe != "old-defaults":  # the collator's buckets, the attribute prompt included
+            assert all(tokens % 16 == 0 for tokens in row["caption_tokens"]), key
+    kernels = {"defaults": "foreach", "defaults+fused": "fused", "defaults+foreach": "foreach"}
+    kernels |= {"old-defaults": "plain", "defaults+compile": "foreach"}  # foreach: CPU's pick
+    for key, row in rows.items():
+        assert row["adamw"] == kernels[row["recipe"]], key
+        compiled = row["recipe"] == "defaults+compile"  # "auto" never compiles on the CPU
+        assert row["compiled"] is compiled and (row["graphs_compiled"] > 0) is compiled, key
+
+
+def test_train_step_product_rows_compare_old_and_new_defaults(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, str(ROOT / "bench" / "train_step.py"), "--quick"]
+    command += ["--rows", "old-defaults,defaults,defaults+compile", "--compile-backend", "eager"]
+    command += ["--profile", "full", "--caption-images", "0", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "train_step_random-tiny_32px_defaults.json").read_text())
+    assert report["rows"] == {} and report["command"].endswith("--out " + str(tmp_path))
+    summary = report["product_rows"]
+    assert list(summary) == ["old-defaults", "defaults", "defaults+compile"]
+    runs = {name: row["runs"][0] for name, row in summary.items()}
+    check_product_rows({f"{name}@2": run for name, run in runs.items()}, report["warmup_steps"])
+    old = summary["old-defaults"]["samples_per_s"]
+    for row in summary.values():
+        assert math.isclose(row["x_old_defaults"], row["samples_per_s"] / old)
+    table = (tmp_path / "train_step_random-tiny_32px_defaults.md").read_text()
+    assert all(f"| {name} |" in table for name in summary) and "uv run python" in table
+
+
 def test_gpu_suite_quick_mode(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     command = [sys.executable, str(ROOT / "bench" / "gpu_suite.py"), "--quick"]
@@ -200,15 +242,12 @@ def test_gpu_suite_quick_mode(tmp_path):
     rows = report["training"]
     levers = ["bf16", "bf16+sdpa", "bf16+ckpt", "bf16+frozen", "bf16+lora", "bf16+lora+cache"]
     measured = ["baseline@4"] + [f"{name}@{batch}" for batch in (8, 16) for name in levers]
-    [compiled] = set(rows) - set(measured)
-    assert sorted(rows) == sorted([*measured, compiled])
-    assert list(rows)[:3] == ["baseline@4", "bf16@8", "bf16@16"]  # the most important first
-    # torch.compile ran on the fastest row without the cache, at its batch size
-    source = rows[compiled]["compiled_from"]
-    assert "cache" not in source and compiled == source.replace("@", "+compile@")
-    assert rows[source]["samples_per_s"] == max(
-        row["samples_per_s"] for key, row in rows.items() if key in measured and "cache" not in key
-    )
+    products = ["defaults@8", "defaults+fused@32", "defaults+foreach@32", "defaults+compile@32"]
+    assert sorted(rows) == sorted([*measured, *products])
+    # the most important first: the baseline, what users run, bf16 at both sizes
+    assert list(rows)[:4] == ["baseline@4", "defaults@8", "bf16@8", "bf16@16"]
+    check_product_rows({key: rows[key] for key in products}, report["warmup_steps"])
+    assert rows["defaults+compile@32"]["compile_backend"] == "eager"
     base = rows["baseline@4"]
     assert (base["precision"], base["batch_size"], base["levers"]) == ("fp32", 4, [])
     peaks = report["peak_tflops"]
@@ -224,7 +263,7 @@ def test_gpu_suite_quick_mode(tmp_path):
         assert math.isclose(row["achieved_tflops"], achieved)
         assert math.isclose(row["mfu"], achieved / peaks[row["precision"]])
         assert row["peak_allocated_mb"] > 0 and row["peak_reserved_mb"] is None  # CPU
-        if key != compiled:
+        if key in measured:
             error = row["estimate_analytic_mb"] / row["peak_allocated_mb"] - 1
             assert math.isclose(row["estimate_analytic_error"], error)
     assert base["x_baseline"] == 1.0
@@ -249,18 +288,23 @@ def test_gpu_suite_quick_mode(tmp_path):
         for card, fits_card in answer["fits"].items():
             assert fits_card == (answer["peak_mb"] * 2**20 <= 0.9 * int(card.split()[0]) * 1e9)
     captioning = report["captioning"]
-    assert list(captioning) == ["greedy", "3 beams"]
+    # the device's precision (fp32 on this CPU), then greedy in bf16 too
+    assert list(captioning) == ["greedy", "3 beams", "greedy, bf16"]
+    assert [row["precision"] for row in captioning.values()] == ["fp32", "fp32", "bf16"]
     for row in captioning.values():
         assert row["batch_sizes"] == [4, 8] and row["new_tokens"] == 8
         for size in (4, 8):
             ratio = row[f"batch_{size}_images_per_s"] / row["one_at_a_time_images_per_s"]
             assert math.isclose(row[f"batch_{size}_speedup"], ratio)
+            share = row[f"batch_{size}_same_share"]
+            assert 0 <= share <= 1 and row[f"batch_{size}_same_captions"] == (share == 1)
+    assert captioning["greedy"]["batch_8_same_share"] == 1.0  # fp32: batching changes nothing
     auto = report["auto_batch"]
     assert (auto["started_at_micro_batch"], auto["finished_at_micro_batch"]) == (16, 8)
     assert auto["accumulation_steps"] == 2 and auto["steps_finished"] == 2 and auto["halved"]
     assert auto["cap"].startswith("simulated") and all(map(math.isfinite, auto["losses"]))
     page = (tmp_path / "gpu_suite_cpu-quick.md").read_text()
-    assert all(f"| {key} |" in page for key in rows)
+    assert all(f"| {key} |" in page for key in rows) and "| greedy, bf16 |" in page
     assert "halved and finished" in page and "finished 2 steps at micro-batch 8 x 2" in page
 
 

@@ -120,3 +120,18 @@ def test_a_local_model_is_named_relative_to_the_workspace(tmp_path, monkeypatch)
         assert shareable_name(name) == name
     cfg = load_config("full", model_name=str(workspace / "runs" / "full" / "best"))
     assert cfg.provenance(False).startswith("profile=full | model=runs/full/best |")
+
+
+def test_speed_defaults_and_their_settings():
+    for profile in PROFILES:
+        cfg = load_config(profile)
+        assert (cfg.attn_implementation, cfg.compile) == ("sdpa", "auto")
+    assert load_config("smoke", compile="false").compile is False  # as a command line writes it
+    assert load_config("smoke", compile="True").compile is True
+    with pytest.raises(ValueError, match="compile='yes'"):
+        load_config("smoke", compile="yes")
+    from helpers.training import cli
+
+    flags = ["--profile", "smoke", "--compile", "false", "--attn-implementation", "eager"]
+    cfg = cli.config_from_args(cli.parse_args(flags))
+    assert (cfg.compile, cfg.attn_implementation) == (False, "eager")

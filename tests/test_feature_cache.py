@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import gc
 import weakref
+from pathlib import Path
 
 import pytest
 import torch
 from test_training import IMAGE_SIZE, TinyCollate, losses, run_tiny, tiny_captions, tiny_config
 
-from helpers.model.feature_cache import cache_image_features
+from helpers.config import PROFILES, load_config
+from helpers.model.feature_cache import cache_image_features, cache_wanted
 from helpers.model.loading import (
     build_offline_processor,
     build_stand_in,
@@ -18,6 +20,8 @@ from helpers.model.loading import (
     vision_encoder,
 )
 from helpers.model.lora import apply_lora
+
+NOTEBOOK_05 = Path(__file__).resolve().parent.parent / "notebooks" / "05_lora_finetune.ipynb"
 
 
 def frozen_tiny() -> torch.nn.Module:
@@ -181,3 +185,27 @@ def test_a_second_cache_on_the_same_model_is_refused():
     model = frozen_tiny()
     with cache_image_features(model), pytest.raises(ValueError, match="already replaced"):
         cache_image_features(model).__enter__()
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "wanted"),
+    [
+        ("auto", "cpu", True),  # measured to pay on the CPU
+        ("auto", "cuda", False),  # measured slower on an H200
+        ("auto", "xpu", False),
+        ("auto", "mps", False),
+        (True, "cuda", True),
+        (False, "cpu", False),
+    ],
+)
+def test_auto_caches_on_the_cpu_only(setting, device, wanted):
+    assert cache_wanted(setting, device) is wanted
+
+
+def test_the_cache_is_off_by_default_and_auto_in_notebook_05():
+    for profile in PROFILES:
+        assert load_config(profile).cache_image_features is False
+    source = NOTEBOOK_05.read_text()
+    assert 'CACHE_IMAGE_FEATURES = \\"auto\\"' in source
+    with pytest.raises(ValueError, match="True, False or 'auto'"):
+        load_config("smoke", cache_image_features="gpu")

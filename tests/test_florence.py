@@ -98,9 +98,12 @@ def test_the_collator_keeps_the_prompt_and_padding_out_of_the_loss(captioner):
     labels = batch["labels"]
     short = processor.tokenizer("No sign.")["input_ids"]
     assert labels[1, : len(short)].tolist() == short and short[0] == 0 and short[-1] == 2
-    assert (labels[1, len(short) :] == -100).all() and (labels[0] != -100).all()
-    # the labels are the caption's tokens and nothing else: the prompt is only the encoder's
-    assert labels[0].tolist() == processor.tokenizer(CAPTION)["input_ids"]
+    caption = processor.tokenizer(CAPTION)["input_ids"]
+    assert (labels[1, len(short) :] == -100).all() and (labels[0, : len(caption)] != -100).all()
+    # the labels are the caption's tokens and nothing else: the prompt is only the encoder's;
+    # padded with -100 to a multiple of 16 tokens (the length buckets)
+    assert labels[0, : len(caption)].tolist() == caption and labels.shape[1] % 16 == 0
+    assert (labels[0, len(caption) :] == -100).all()
 
 
 def test_every_caption_task_is_a_prompt_the_processor_knows(captioner):

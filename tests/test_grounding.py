@@ -13,6 +13,7 @@ from helpers.config import load_config
 from helpers.device import choose_device
 from helpers.eval.grounding import Explanation, explain_caption, explain_captions, rollout, upsample
 from helpers.eval.inference import caption_images
+from helpers.model.attention import SdpaBlipAttention
 from helpers.model.loading import build_offline_processor, build_stand_in
 from helpers.model.lora import apply_lora
 
@@ -142,3 +143,16 @@ def test_models_without_cross_attention_are_refused(tiny, images):
 
     with pytest.raises(ValueError, match="BLIP"):
         explain_captions(NotBlip(), processor, images, cfg, device, progress=False)
+
+
+def test_maps_are_the_same_with_sdpa_in_the_image_encoder(tiny, images):
+    """SDPA (the default) changes the image encoder only; the maps read the text decoder's
+    attention, which stays eager: same captions, same maps as the eager model, same weights."""
+    cfg, eager, processor, device = tiny
+    sdpa = build_stand_in("random:tiny", cfg.image_size, seed=1, attn="sdpa")
+    assert any(isinstance(m, SdpaBlipAttention) for m in sdpa.modules())
+    found = explain_captions(sdpa, processor, images, cfg, device, progress=False)
+    expected = explain_captions(eager, processor, images, cfg, device, progress=False)
+    assert [e.caption for e in found] == [e.caption for e in expected]
+    for a, b in zip(found, expected, strict=True):
+        np.testing.assert_allclose(a.token_maps, b.token_maps, atol=1e-5)

@@ -16,12 +16,14 @@ from test_training import (
     interrupt_after_checkpoints,
     losses,
     run_tiny,
+    tiny_captions,
     tiny_config,
 )
 from transformers import get_scheduler
 
 from helpers import device as dev
 from helpers.config import CaptionConfig, load_config
+from helpers.model.loading import build_stand_in
 from helpers.training import loop as training
 from helpers.training import resume
 from helpers.training.accelerator import make_accelerator
@@ -195,8 +197,20 @@ def test_notebook_05_and_the_command_line_make_the_same_lora_config():
     namespace: dict = {}
     exec(knobs.source.replace("PROFILE = None", 'PROFILE = "demo"'), namespace)
     from_cli = cli.config_from_args(
-        cli.parse_args(["--profile", "demo", "--lora", "--cache-image-features"])
+        cli.parse_args(["--profile", "demo", "--lora", "--cache-image-features", "auto"])
     )
     assert namespace["lora_cfg"] == from_cli
     assert from_cli.learning_rate == 4 * load_config("demo").learning_rate
     assert from_cli.run_dir.name == "demo-lora"
+
+
+def test_a_run_recorded_eager_without_compile_resumes_under_the_new_defaults(tmp_path):
+    """A checkpoint written before SDPA and compile were defaults: attention and compile do not
+    change the weights, so both are safe changes, named when the run continues."""
+    cfg = tiny_config(tmp_path / "run")
+    model, data = build_stand_in("random:tiny", cfg.image_size), tiny_captions(4, seed=1)
+    old = resume.run_record(cfg.with_overrides(attn_implementation="eager"), model, data, data)
+    del old["config"]["compile"]  # older versions of helpers had no such field
+    check = resume.check_resume(old, resume.run_record(cfg, model, data, data))
+    assert check.conflicts == []
+    assert check.changes == {"attn_implementation": ("eager", "sdpa"), "compile": (None, "auto")}

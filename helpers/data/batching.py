@@ -5,7 +5,10 @@ loader = DataLoader(CaptionDataset(records), batch_size=8,
 
 ``CaptionCollator`` serves captioners that decode from the image alone (BLIP, GIT),
 ``TaskPromptCollator`` encoder-decoders that read a task prompt (Florence-2);
-``helpers.model.collators.caption_collator`` picks the one a model needs.
+``helpers.model.collators.caption_collator`` picks the one a model needs, and pads every batch's
+captions to a multiple of ``LENGTH_BUCKET`` tokens: a handful of lengths instead of one per
+batch, so a compiled training step (``helpers.training.compilation``) is not compiled again for
+each new length. The extra positions are padding (mask 0, label -100): same loss.
 """
 
 from __future__ import annotations
@@ -19,6 +22,17 @@ from torch.utils.data import Dataset
 
 from helpers.data.attributes import attribute_targets, prompt_ids
 from helpers.data.records import Record
+
+LENGTH_BUCKET = 16  # caption_collator pads token lengths to a multiple of this
+
+
+def pad_to_multiple(tensor: torch.Tensor, multiple: int | None, value: int) -> torch.Tensor:
+    """``tensor`` (batch x length) padded on the right with ``value`` to a length that is a
+    multiple of ``multiple`` (None: unchanged)."""
+    if not multiple or tensor.shape[1] % multiple == 0:
+        return tensor
+    extra = multiple - tensor.shape[1] % multiple
+    return torch.nn.functional.pad(tensor, (0, extra), value=value)
 
 
 class CaptionDataset(Dataset):
@@ -88,6 +102,9 @@ class CaptionCollator:
     (``helpers.model.attributes.prompt_settings``): each caption is preceded by the prompt of
     its annotation's facts, right after the start token, with label -100 (never in the loss).
     With it, or ``with_targets=True``, the batch also carries ``attribute_targets``.
+
+    ``pad_multiple``: pad the token dimension (prompt included) to a multiple of this many
+    tokens (None: to the longest caption of the batch).
     """
 
     def __init__(
@@ -98,12 +115,14 @@ class CaptionCollator:
         *,
         attribute_prompt: tuple[Sequence[int], int] | None = None,
         with_targets: bool = False,
+        pad_multiple: int | None = None,
     ) -> None:
         self.processor = processor
         self.max_length = max_length
         self.decoder_start_token_id = decoder_start_token_id
         self.attribute_prompt = attribute_prompt
         self.with_targets = with_targets or attribute_prompt is not None
+        self.pad_multiple = pad_multiple
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         text_args = {"padding": "longest", "truncation": True, "max_length": self.max_length}
@@ -128,7 +147,12 @@ class CaptionCollator:
             )
             ignored = torch.full_like(prompt, -100)
             labels = torch.cat([labels[:, :1], ignored, labels[:, 1:]], dim=1)
-        return {**batch, "input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        texts = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        if self.pad_multiple:
+            pad_id = self.processor.tokenizer.pad_token_id
+            fill = {"input_ids": pad_id, "attention_mask": 0, "labels": -100}
+            texts = {k: pad_to_multiple(v, self.pad_multiple, fill[k]) for k, v in texts.items()}
+        return {**batch, **texts}
 
 
 class TaskPromptCollator:
@@ -138,13 +162,21 @@ class TaskPromptCollator:
     the same for every image, ``prompt`` from ``helpers.model.florence.prompt_ids``); the
     decoder learns the caption: ``labels`` are its tokens (``<s>`` ... ``</s>``) with padding set
     to -100, which the model shifts right behind its own start token. So the prompt is never in
-    the loss, and neither is padding.
+    the loss, and neither is padding. ``pad_multiple`` as in ``CaptionCollator`` (the labels).
     """
 
-    def __init__(self, processor: Any, max_length: int, prompt: Sequence[int]) -> None:
+    def __init__(
+        self,
+        processor: Any,
+        max_length: int,
+        prompt: Sequence[int],
+        *,
+        pad_multiple: int | None = None,
+    ) -> None:
         self.processor = processor
         self.max_length = max_length
         self.prompt = torch.tensor(list(prompt))
+        self.pad_multiple = pad_multiple
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         tokens = self.processor.tokenizer(
@@ -160,5 +192,5 @@ class TaskPromptCollator:
             "pixel_values": batch_pixels(self.processor, items),
             "input_ids": input_ids,
             "attention_mask": torch.ones_like(input_ids),
-            "labels": labels,
+            "labels": pad_to_multiple(labels, self.pad_multiple, -100),
         }

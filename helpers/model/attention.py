@@ -7,12 +7,16 @@ per layer and image at 384 px, and keeps several copies for the backward pass.
 ``torch.nn.functional.scaled_dot_product_attention``: same weights, same outputs (up to
 rounding), far less memory and time. It is a runtime patch: ``save_pretrained`` writes the same
 weights either way, and ``helpers.model.loading`` applies it again on load when
-``cfg.attn_implementation == "sdpa"``.
+``cfg.attn_implementation == "sdpa"``, the default (on an H200, BLIP-large at batch 8 in bf16
+reserved 12,206 MiB with it and 18,486 MiB without; ``docs/PERFORMANCE.md``). ``loadable_attn``
+says what a model class loads with: "sdpa" where transformers has it (Florence-2), else eager.
 
 Limits: the fused kernel does not return attention probabilities, so the switched modules return
 ``None`` in their place and ``output_attentions=True`` yields no vision attentions. The text
 decoder (``BlipTextSelfAttention``) stays eager: its matrices (captions of ~64 tokens against 577
-image tokens) are a few percent of the vision encoder's (see ``docs/PERFORMANCE.md``).
+image tokens) are a few percent of the vision encoder's (see ``docs/PERFORMANCE.md``), and the
+grounding maps (``helpers.eval.grounding``) read its attention probabilities (tested: the same
+maps with and without SDPA in the encoder).
 """
 
 from __future__ import annotations
@@ -40,6 +44,15 @@ class SdpaBlipAttention(BlipAttention):
         return self.projection(context.transpose(1, 2).reshape(batch, length, width)), None
 
 
+def loadable_attn(model_class: type, attn: str) -> str:
+    """The ``attn_implementation`` to load ``model_class`` with: "sdpa" becomes "eager" where
+    transformers has no SDPA for the class (BLIP, which ``use_sdpa`` then patches; GIT, whose
+    text attention is eager only), anything else as asked."""
+    if attn == "sdpa" and not getattr(model_class, "_supports_sdpa", False):
+        return "eager"
+    return attn
+
+
 def use_sdpa(model: torch.nn.Module) -> int:
     """Switch every BLIP vision attention module in ``model`` (a plain or PEFT-wrapped model) to
     ``SdpaBlipAttention``, in place; return how many were switched (0 when already done)."""
@@ -51,4 +64,4 @@ def use_sdpa(model: torch.nn.Module) -> int:
     return switched
 
 
-__all__ = ["SdpaBlipAttention", "use_sdpa"]
+__all__ = ["SdpaBlipAttention", "loadable_attn", "use_sdpa"]

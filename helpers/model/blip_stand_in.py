@@ -20,7 +20,7 @@ from transformers import (
 )
 
 from helpers.data.tokenizer import offline_tokenizer
-from helpers.model.attention import use_sdpa
+from helpers.model.attention import loadable_attn, use_sdpa
 from helpers.model.attributes import BlipAttributeCaptioner, with_attribute_heads
 
 # BLIP's image normalisation (the same as CLIP's)
@@ -100,7 +100,7 @@ def build_stand_in(
 
 def blip_attn(attn: str) -> str:
     """transformers' BLIP refuses "sdpa": load it eager, then ``use_sdpa`` patches it in."""
-    return "eager" if attn == "sdpa" else attn
+    return loadable_attn(BlipForConditionalGeneration, attn)
 
 
 __all__ = [

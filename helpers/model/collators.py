@@ -1,4 +1,5 @@
-"""The collator that trains a given model: ``caption_collator(model, processor, max_length)``.
+"""The collator that trains a given model: ``caption_collator(model, processor, max_length)``,
+token lengths padded to a multiple of ``LENGTH_BUCKET`` (``helpers.data.batching``).
 
 * BLIP: ``CaptionCollator`` with BLIP's start token ``[DEC]``, and the attribute targets and
   prompt when the model has heads (``helpers.model.attributes``);
@@ -12,7 +13,7 @@ from typing import Any
 
 import torch
 
-from helpers.data.batching import CaptionCollator, TaskPromptCollator
+from helpers.data.batching import LENGTH_BUCKET, CaptionCollator, TaskPromptCollator
 from helpers.model.attributes import attribute_heads, prompt_settings
 from helpers.model.florence import caption_task, is_florence, prompt_ids
 from helpers.model.loading import decoder_start_token_id
@@ -22,15 +23,17 @@ def caption_collator(
     model: torch.nn.Module, processor: Any, max_length: int
 ) -> CaptionCollator | TaskPromptCollator:
     """The collator that trains ``model`` (plain or LoRA-wrapped), captions cut at
-    ``max_length`` tokens."""
+    ``max_length`` tokens, batches padded to a multiple of ``LENGTH_BUCKET`` tokens."""
     if is_florence(model):
-        return TaskPromptCollator(processor, max_length, prompt_ids(processor, caption_task(model)))
+        prompt = prompt_ids(processor, caption_task(model))
+        return TaskPromptCollator(processor, max_length, prompt, pad_multiple=LENGTH_BUCKET)
     return CaptionCollator(
         processor,
         max_length,
         decoder_start_token_id(model),
         attribute_prompt=prompt_settings(model),
         with_targets=attribute_heads(model) is not None,
+        pad_multiple=LENGTH_BUCKET,
     )
 
 

@@ -40,11 +40,12 @@ from transformers import (
     AutoProcessor,
     BlipForConditionalGeneration,
     BlipProcessor,
+    GitForCausalLM,
     PreTrainedModel,
 )
 
 from helpers.config import CaptionConfig, shareable_name
-from helpers.model.attention import use_sdpa
+from helpers.model.attention import loadable_attn, use_sdpa
 from helpers.model.attributes import (
     HEADS_KEY,
     BlipAttributeCaptioner,
@@ -184,6 +185,7 @@ def _load_pretrained(name: str, cfg: CaptionConfig, options: dict, source: str) 
         model, processor = load_florence(name, cfg.florence_task, processing, weights)
         return Captioner(model, processor, FLORENCE_MODEL_TYPE, source)
     if config.model_type == "git":
+        weights["attn_implementation"] = loadable_attn(GitForCausalLM, cfg.attn_implementation)
         model = AutoModelForCausalLM.from_pretrained(name, **weights)
         return Captioner(model, AutoProcessor.from_pretrained(name, **processing), "git", source)
     raise ValueError(

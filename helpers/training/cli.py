@@ -53,6 +53,8 @@ OVERRIDES = {
     "--run-dir": ("run_dir", Path),
     "--log-with": ("log_with", str),
     "--log-every-steps": ("log_every_steps", int),
+    "--compile": ("compile", str),  # auto, true or false
+    "--attn-implementation": ("attn_implementation", str),
 }
 
 
@@ -80,9 +82,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gradient-checkpointing", action="store_true", default=None)
     parser.add_argument(
         "--cache-image-features",
-        action="store_true",
-        default=None,
-        help="run the frozen image encoder once per image (with --lora or --freeze-vision-encoder)",
+        nargs="?",
+        const=True,
+        choices=[True, "auto", "true", "false"],
+        help="run the frozen image encoder once per image (with --lora or "
+        "--freeze-vision-encoder); 'auto': on the CPU only, as notebook 05",
     )
     for flag, (field, kind) in OVERRIDES.items():
         parser.add_argument(flag, type=kind, dest=field, help=f"override cfg.{field}")

@@ -6,6 +6,9 @@ the batches over several processes (DDP) without code changes. ``cfg.batch_size`
 ``train`` creates its ``Accelerator`` itself, as ``accelerate.notebook_launcher(fn, args,
 num_processes=N)`` requires (no Accelerator may exist in the kernel before that call).
 
+AdamW runs fused on CUDA and Intel GPUs, foreach elsewhere (``helpers.training.optimizer``); the
+training steps run through ``torch.compile`` when ``cfg.compile`` asks for it
+(``helpers.training.compilation``: "auto" on GPUs for long runs, eager on any failure).
 What a run leaves in ``run_dir`` is listed in ``helpers.training.outputs``.
 
 Rerunning ``train`` with the same ``run_dir`` resumes from ``last/`` and gives the same weights and
@@ -42,7 +45,7 @@ from helpers.data.attributes import positive_rates
 from helpers.device import peak_memory_mb, reset_peak_memory
 from helpers.files import write_text_atomic
 from helpers.model.attributes import attribute_heads, set_thresholds
-from helpers.model.feature_cache import cache_image_features
+from helpers.model.feature_cache import cache_image_features, cache_wanted
 from helpers.model.loading import (
     describe_model,
     enable_gradient_checkpointing,
@@ -58,7 +61,9 @@ from helpers.training.checkpoints import (
     save_checkpoint,
     write_history,
 )
+from helpers.training.compilation import compiled_for_run
 from helpers.training.model_card import card_facts, write_export_cards
+from helpers.training.optimizer import make_optimizer, parameter_groups
 from helpers.training.outputs import TrainResult, epoch_curves, track_best, write_summary
 from helpers.training.resume import (
     ResumeRefused,
@@ -87,15 +92,6 @@ class EpochShuffleSampler(Sampler[int]):
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         return iter(torch.randperm(self.size, generator=generator).tolist())
-
-
-def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: weight decay on matrices, none on biases and LayerNorm weights (1-D)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
 
 
 def train(
@@ -150,7 +146,7 @@ def train(
         collate_fn=collate_fn,
         num_workers=cfg.num_workers,
     )
-    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
+    optimizer = make_optimizer(model, cfg, choice.device)  # fused on GPUs, else foreach
     model, optimizer, train_loader, val_loader = accelerator.prepare(
         model, optimizer, train_loader, val_loader
     )
@@ -162,9 +158,13 @@ def train(
         num_warmup_steps=int(cfg.warmup_ratio * updates),
         num_training_steps=updates,
     )
-    raw_model = accelerator.unwrap_model(model)
+    raw_model = accelerator.unwrap_model(model)  # what checkpoints and exports save
+    # training steps through torch.compile where cfg.compile asks for it (never saved)
+    samples = updates * cfg.batch_size * cfg.gradient_accumulation_steps
+    runner = compiled_for_run(model, cfg.compile, choice.device, samples)
 
-    reuse = cache_image_features(raw_model) if cfg.cache_image_features else nullcontext()
+    caching = cache_wanted(cfg.cache_image_features, choice.device)
+    reuse = cache_image_features(raw_model) if caching else nullcontext()
     with reuse as feature_cache:
         state = load_checkpoint(accelerator, run_dir, raw_model, optimizer, scheduler)
         if state is None:
@@ -196,7 +196,15 @@ def train(
                 reset_peak_memory(choice.device)
                 start = time.perf_counter()
                 train_loss = _train_one_epoch(
-                    cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, step, curves
+                    cfg,
+                    accelerator,
+                    runner,
+                    optimizer,
+                    scheduler,
+                    train_loader,
+                    epoch,
+                    step,
+                    curves,
                 )
                 state.micro_batch_size = step.micro_batch_size
                 state.samples_per_step = step.samples_per_step

@@ -65,7 +65,8 @@ SAFE_FIELDS = (
     "precision",
     "gradient_checkpointing",
     "cache_image_features",
-    "attn_implementation",
+    "attn_implementation",  # same weights: an "eager" run resumes under "sdpa"
+    "compile",  # the compiled step computes what the eager one does
     "auto_batch_size",
 )
 OTHER_FIELDS = (
