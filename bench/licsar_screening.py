@@ -2,7 +2,7 @@
 often the captions state deformation for patches that hold a source and for patches that do not.
 
     uv run python bench/licsar_screening.py --model runs/demo/best --seeds 0 1 2 3 4
-    uv run python bench/licsar_screening.py --profile smoke --quick      # seconds: checks the script
+    uv run python bench/licsar_screening.py --profile smoke --quick   # seconds: checks the script
 
 Each seed writes a synthetic frame (``helpers.geo.synthetic_frame``: a few sources drawn as the
 training images' are, atmosphere, lost coherence, no-data corners) to a scratch folder and
@@ -109,7 +109,7 @@ def markdown(report: dict) -> str:
         f"{report['overlap']} px; a patch holds a source when its centre lies "
         f"{report['margin']} px or more inside. {report['machine']}, {report['seconds']} s.",
         "",
-        "| patches | count | deformation stated | rate [95% interval] | heads' mean p(deformation) |",
+        "| patches | count | deformation stated | rate [95% interval] | heads' p(deformation) |",
         "| --- | ---: | ---: | --- | --- |",
     ]
     for group, name in (("holds", "holding a placed source"), ("clear", "clear of every source")):

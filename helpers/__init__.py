@@ -50,6 +50,8 @@ PUBLIC_API = {
     "comparison_view": "helpers.eval.comparison",
     "record_evaluation": "helpers.eval.record",
     "plot_loss_curves": "helpers.viz.figures",
+    "read_licsar": "helpers.geo.licsar",
+    "screen_frame": "helpers.geo.screening",
     "share_run": "helpers.sharing",
 }
 __all__ = sorted(PUBLIC_API)

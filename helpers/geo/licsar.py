@@ -187,9 +187,10 @@ def coherence_on(path: Path, grid: Raster) -> np.ndarray:
         height, width = raster.values.shape
         expected_height, expected_width = grid.values.shape
         raise LicsarError(
-            f"{path}: coherence on a different grid ({width} x {height} px, {raster.transform.c:.4f}, "
-            f"{raster.transform.f:.4f}, {raster.crs}) than the phase ({expected_width} x "
-            f"{expected_height} px, {grid.transform.c:.4f}, {grid.transform.f:.4f}, {grid.crs})."
+            f"{path}: coherence on a different grid ({width} x {height} px from "
+            f"{raster.transform.c:.4f}, {raster.transform.f:.4f}, {raster.crs}) than the phase "
+            f"({expected_width} x {expected_height} px from {grid.transform.c:.4f}, "
+            f"{grid.transform.f:.4f}, {grid.crs})."
         )
     values = raster.values
     if raw.dtype == np.uint8:

@@ -55,7 +55,7 @@ def window_starts(length: int, size: int, overlap: int) -> list[int]:
     """Starts of windows of ``size`` along ``length`` pixels, ``size - overlap`` apart, the last
     one ending at the edge (one window at 0 when ``length`` <= ``size``)."""
     if not 0 <= overlap < size:
-        raise ValueError(f"overlap must be at least 0 and below the patch size {size}, got {overlap}")
+        raise ValueError(f"overlap must be from 0 to below the patch size {size}, got {overlap}")
     if length <= size:
         return [0]
     starts = list(range(0, length - size + 1, size - overlap))
