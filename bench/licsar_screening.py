@@ -52,7 +52,9 @@ def wilson(hits: int, total: int) -> list[float] | None:
         return None
     z, rate = 1.96, hits / total
     middle = (rate + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    half = (
+        z * math.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    )
     return [round(middle - half, 3), round(middle + half, 3)]
 
 
@@ -148,8 +150,14 @@ def main(argv: list[str] | None = None) -> dict:
         for seed in seeds:
             files = write_synthetic_frame(Path(scratch) / f"frame{seed}", seed, **frame)
             screening = screen_frame(
-                read_licsar(files.phase), captioner.model, captioner.processor, cfg, device,
-                Path(scratch) / f"out{seed}", geojson=False, progress=False,
+                read_licsar(files.phase),
+                captioner.model,
+                captioner.processor,
+                cfg,
+                device,
+                Path(scratch) / f"out{seed}",
+                geojson=False,
+                progress=False,
             )
             sources = json.loads(files.sources.read_text(encoding="utf-8"))["sources"]
             group = groups(screening.patches, sources, args.margin)

@@ -148,7 +148,11 @@ def test_a_bad_coherence_file_gives_its_message_naming_the_file(tmp_path, case):
     if case == "shape":
         write_tif(cc, np.full((20, 40), 200, np.uint8))
     elif case == "origin":
-        write_tif(cc, np.full((30, 40), 200, np.uint8), transform=from_origin(WEST + 0.1, NORTH, STEP, STEP))
+        write_tif(
+            cc,
+            np.full((30, 40), 200, np.uint8),
+            transform=from_origin(WEST + 0.1, NORTH, STEP, STEP),
+        )
     else:
         write_tif(cc, np.full((30, 40), 5.0, np.float32))
     with pytest.raises(LicsarError, match="different grid" if case != "range" else "0-1") as caught:
@@ -208,7 +212,9 @@ def test_the_synthetic_frame_command_writes_a_licsar_shaped_frame(tmp_path):
     assert 0.02 < 1 - product.valid.mean() < 0.5  # no-data corners, as a tilted swath leaves
     (source,) = json.loads(files.sources.read_text())["sources"]
     lon, lat = product.lonlat(np.array([source["row"]]), np.array([source["col"]]))
-    assert (float(lon[0]), float(lat[0])) == pytest.approx((source["lon"], source["lat"]), abs=STEP / 10)
+    assert (float(lon[0]), float(lat[0])) == pytest.approx(
+        (source["lon"], source["lat"]), abs=STEP / 10
+    )
     assert product.valid[int(source["row"]), int(source["col"])]
 
 

@@ -163,7 +163,9 @@ def head_probabilities(
         return None
     model.to(device.torch_device).eval()
     rows = [
-        heads.predict_attributes(pixel_values(processor, images[start : start + batch_size], device))
+        heads.predict_attributes(
+            pixel_values(processor, images[start : start + batch_size], device)
+        )
         .cpu()
         .numpy()
         for start in range(0, len(images), batch_size)

@@ -36,6 +36,16 @@ SYNTHETIC_TAG = "SYNTHETIC"  # GeoTIFF tag that helpers.geo.synthetic_frame writ
 LONLAT = CRS.from_epsg(4326)
 
 
+def grid_to_crs(
+    transform: Affine, cols: np.ndarray | float, rows: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CRS coordinates (x, y) of pixel positions (``cols``, ``rows`` from the upper-left
+    corner) under an affine ``transform``."""
+    a, b, c, d, e, f = tuple(transform)[:6]
+    cols, rows = np.asarray(cols, float), np.asarray(rows, float)
+    return a * cols + b * rows + c, d * cols + e * rows + f
+
+
 class LicsarError(ValueError):
     """A file that is not the LiCSAR product expected; the message names it."""
 
@@ -80,16 +90,16 @@ class LicsarProduct:
     def lonlat(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Longitude and latitude (degrees, WGS 84) of pixel positions: ``rows`` and ``cols`` in
         pixels from the upper-left corner of the frame (a pixel's centre is at +0.5)."""
-        xs, ys = self.transform * (np.asarray(cols, float), np.asarray(rows, float))
+        xs, ys = grid_to_crs(self.transform, cols, rows)
         if self.crs.is_geographic:
-            return np.asarray(xs), np.asarray(ys)
+            return xs, ys
         lons, lats = warp_transform(self.crs, LONLAT, np.ravel(xs), np.ravel(ys))
         return np.reshape(lons, np.shape(xs)), np.reshape(lats, np.shape(ys))
 
     def describe(self) -> str:
         """A few lines on what was read."""
         height, width = self.shape
-        (west, north), (east, south) = (self.transform * (0, 0), self.transform * (width, height))
+        (west, east), (north, south) = grid_to_crs(self.transform, [0, width], [0, height])
         coherence = self.coherence_path.name if self.coherence_path else "none"
         return (
             f"{self.path.name}{' (SYNTHETIC stand-in frame)' if self.synthetic else ''}: "
@@ -232,5 +242,6 @@ __all__ = [
     "LicsarProduct",
     "coherence_beside",
     "find_phase_file",
+    "grid_to_crs",
     "read_licsar",
 ]

@@ -41,8 +41,10 @@ from helpers.model.attributes import attribute_heads
 log = logging.getLogger(__name__)
 
 OUTPUT_FOLDER = "licsar"  # under cfg.output_dir
-WINDOW_COLUMNS = ("patch", "row", "col", "height", "width", "lon", "lat", "valid_share")
-FACT_COLUMNS = ("caption", "deformation", "activity_types", "atmospheric")
+COLUMNS = (  # then p_<attribute> for a model with heads, and provenance
+    *("patch", "row", "col", "height", "width", "lon", "lat", "valid_share"),
+    *("caption", "deformation", "activity_types", "atmospheric"),
+)
 
 
 @dataclass
@@ -93,26 +95,25 @@ def patch_table(
     rows = []
     for index, (patch, caption) in enumerate(zip(patches, captions, strict=True)):
         facts = read_facts(caption)
-        row: dict[str, Any] = dict(
-            zip(
-                WINDOW_COLUMNS,
-                (patch.number, patch.row, patch.col, patch.height, patch.width,
-                 round(patch.lon, 6), round(patch.lat, 6), round(patch.valid_share, 3)),
-                strict=True,
-            )
-        )
-        row |= dict(
-            zip(
-                FACT_COLUMNS,
-                (caption, facts.deformation, TYPE_SEPARATOR.join(facts.activity_types),
-                 facts.atmospheric),
-                strict=True,
-            )
-        )
+        row: dict[str, Any] = {
+            "patch": patch.number,
+            "row": patch.row,
+            "col": patch.col,
+            "height": patch.height,
+            "width": patch.width,
+            "lon": round(patch.lon, 6),
+            "lat": round(patch.lat, 6),
+            "valid_share": round(patch.valid_share, 3),
+            "caption": caption,
+            "deformation": facts.deformation,
+            "activity_types": TYPE_SEPARATOR.join(facts.activity_types),
+            "atmospheric": facts.atmospheric,
+        }
         if probabilities is not None:
-            row |= {f"p_{name}": round(float(p), 4) for name, p in zip(names, probabilities[index], strict=True)}
+            heads = zip(names, probabilities[index], strict=True)
+            row |= {f"p_{name}": round(float(p), 4) for name, p in heads}
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*WINDOW_COLUMNS, *FACT_COLUMNS, *(f"p_{n}" for n in names)])
+    return pd.DataFrame(rows, columns=[*COLUMNS, *(f"p_{name}" for name in names)])
 
 
 def screen_frame(
@@ -136,9 +137,7 @@ def screen_frame(
     patches = tile_frame(product, patch_size, overlap, min_valid_share)
     if not patches:
         raise ValueError(f"{product.path}: no patch holds {min_valid_share:.0%} of data pixels")
-    log.info(
-        f"{product.pair}: {len(patches)} patches of {patch_size} px, overlap {overlap} px"
-    )
+    log.info(f"{product.pair}: {len(patches)} patches of {patch_size} px, overlap {overlap} px")
     crops = [Image.fromarray(crop(image, patch, patch_size)) for patch in patches]
     captions = caption_images(model, processor, crops, cfg, device, progress=progress)
     probabilities = head_probabilities(model, processor, crops, device, cfg.eval_batch_size)
@@ -155,7 +154,11 @@ def screen_frame(
     geo = None
     if geojson:
         geo = write_geojson(
-            product, flagged, table[stated], provenance, folder / f"{product.pair}_deformation.geojson"
+            product,
+            flagged,
+            table[stated],
+            provenance,
+            folder / f"{product.pair}_deformation.geojson",
         )
     log.info(f"{len(flagged)} of {len(patches)} patches state deformation; wrote {csv.name}")
     return Screening(table, patches, image, provenance, csv, figure, geo)

@@ -34,7 +34,7 @@ from helpers.data.synthetic.render import fractal_noise, speckle
 from helpers.data.synthetic.scenes import draw_pattern, make_frames
 from helpers.data.synthetic.sources import Pattern, deformation_displacement
 from helpers.files import replaced_together
-from helpers.geo.licsar import COHERENCE_SUFFIX, PHASE_SUFFIX, SYNTHETIC_TAG
+from helpers.geo.licsar import COHERENCE_SUFFIX, PHASE_SUFFIX, SYNTHETIC_TAG, grid_to_crs
 
 SCALE = 224  # frame pixels per training image: the unit of the generator's positions and sizes
 PIXEL_DEG = 0.001  # LiCSAR's geocoded grid, about 100 m
@@ -87,8 +87,9 @@ def place_sources(
     for _ in range(tries):
         if len(centres) == count:
             return centres
-        row, col = rng.uniform(EDGE_MARGIN, height - EDGE_MARGIN), rng.uniform(
-            EDGE_MARGIN, width - EDGE_MARGIN
+        row, col = (
+            rng.uniform(EDGE_MARGIN, height - EDGE_MARGIN),
+            rng.uniform(EDGE_MARGIN, width - EDGE_MARGIN),
         )
         if inside[int(row), int(col)] >= EDGE_MARGIN and all(
             np.hypot(row - r, col - c) >= SEPARATION for r, c in centres
@@ -181,22 +182,46 @@ def write_synthetic_frame(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = SyntheticFrame(
-        *(out_dir / f"{pair}{suffix}" for suffix in (PHASE_SUFFIX, COHERENCE_SUFFIX, SOURCES_SUFFIX))
+        *(
+            out_dir / f"{pair}{suffix}"
+            for suffix in (PHASE_SUFFIX, COHERENCE_SUFFIX, SOURCES_SUFFIX)
+        )
     )
     placed = []
     for pattern in patterns:
         col, row = pattern.center[0] * SCALE, pattern.center[1] * SCALE
-        lon, lat = transform * (col, row)
+        lon, lat = (float(v) for v in grid_to_crs(transform, col, row))
         placed.append(
-            {"activity": pattern.activity, "intensity": pattern.intensity,
-             "fringes": round(pattern.fringes, 2), "row": round(row, 1), "col": round(col, 1),
-             "lon": round(lon, 6), "lat": round(lat, 6),
-             "footprint": footprint_box(pattern, width, height)}
+            {
+                "activity": pattern.activity,
+                "intensity": pattern.intensity,
+                "fringes": round(pattern.fringes, 2),
+                "row": round(row, 1),
+                "col": round(col, 1),
+                "lon": round(lon, 6),
+                "lat": round(lat, 6),
+                "footprint": footprint_box(pattern, width, height),
+            }
         )
-    sidecar = {"note": NOTE, "seed": seed, "width": width, "height": height,
-               "transform": list(transform)[:6], "crs": "EPSG:4326", "sources": placed}
-    grid = {"driver": "GTiff", "width": width, "height": height, "count": 1,
-            "crs": "EPSG:4326", "transform": transform, "nodata": 0, "compress": "deflate"}
+    sidecar = {
+        "note": NOTE,
+        "seed": seed,
+        "width": width,
+        "height": height,
+        "transform": list(transform)[:6],
+        "crs": "EPSG:4326",
+        "sources": placed,
+    }
+    grid = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "crs": "EPSG:4326",
+        "transform": transform,
+        "nodata": 0,
+        "compress": "deflate",
+    }
     with replaced_together([files.phase, files.coherence, files.sources]) as temps:
         for temp, values in zip(temps, (phase, coherence), strict=False):
             with rasterio.open(temp, "w", dtype=values.dtype.name, **grid) as target:
@@ -217,7 +242,9 @@ def main(argv: Sequence[str] | None = None) -> SyntheticFrame:
     parser.add_argument("--sources", type=int, default=SOURCES, help="deformation sources")
     args = parser.parse_args(argv)
     try:
-        files = write_synthetic_frame(args.out_dir, args.seed, args.width, args.height, args.sources)
+        files = write_synthetic_frame(
+            args.out_dir, args.seed, args.width, args.height, args.sources
+        )
     except ValueError as error:
         parser.error(str(error))
     for path in (files.phase, files.coherence, files.sources):
