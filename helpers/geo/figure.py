@@ -3,6 +3,7 @@ deformation outlined and numbered (the numbers of the CSV's ``patch`` column).""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def plot_screening(
     axes.set_ylabel("latitude (degrees)" if geographic else f"y ({product.crs.to_string()})")
     axes.set_title(
         f"{product.path.name}: {len(flagged)} of {total} patches state deformation "
-        f"(outlined, numbered as in the CSV)\n{provenance}",
+        f"(outlined, numbered as in the CSV)\n" + "\n".join(textwrap.wrap(provenance, 110)),
         fontsize=9,
     )
     figure.tight_layout()
