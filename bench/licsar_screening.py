@@ -101,6 +101,21 @@ def rates(rows: list[dict]) -> dict:
     return summary
 
 
+def heads_auc(rows: list[dict]) -> float | None:
+    """How often a patch holding a source gets a higher head p(deformation) than a clear one
+    (ties count half): 0.5 when the heads cannot tell them apart, whatever their threshold."""
+    held = [
+        r["p_deformation"] for r in rows if r["group"] == "holds" and r["p_deformation"] is not None
+    ]
+    clear = [
+        r["p_deformation"] for r in rows if r["group"] == "clear" and r["p_deformation"] is not None
+    ]
+    if not held or not clear:
+        return None
+    wins = sum((h > c) + 0.5 * (h == c) for h in held for c in clear)
+    return round(wins / (len(held) * len(clear)), 3)
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# LiCSAR screening of synthetic frames ({report['label']})",
@@ -121,6 +136,12 @@ def markdown(report: dict) -> str:
             f"| {name} | {row['patches']} | {row['deformation_stated']} | {row['rate']} "
             f"[{interval[0]}, {interval[1]}] | {row['heads_mean_p_deformation']} |"
         )
+    lines += [
+        "",
+        f"Distinct captions: {report['distinct_captions']} of {report['patches']} patches. "
+        f"Heads' AUC (a holding patch's p(deformation) above a clear one's): "
+        f"{report['heads_auc']}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -165,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
             frame_rows = [
                 {
                     "group": group[number],
+                    "caption": str(table.loc[number, "caption"]),
                     "stated": bool(table.loc[number, "deformation"] == PRESENT),
                     "p_deformation": (
                         float(table.loc[number, "p_deformation"])
@@ -191,6 +213,9 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "seconds": round(time.perf_counter() - start, 1),
         "overall": rates(rows),
+        "patches": len(rows),
+        "distinct_captions": len({row["caption"] for row in rows}),
+        "heads_auc": heads_auc(rows),
         "per_frame": per_frame,
     }
     report = without_folder(report, workspace())

@@ -238,6 +238,8 @@ def test_the_benchmark_reports_both_rates_labelled(tmp_path, monkeypatch):
     assert overall["holds"]["patches"] >= 2 and overall["clear"]["patches"] >= 1
     for group in overall.values():
         assert 0 <= group["deformation_stated"] <= group["patches"]
+    assert 1 <= report["distinct_captions"] <= report["patches"]
+    assert 0 <= report["heads_auc"] <= 1  # the smoke model has heads
     written = json.loads((tmp_path / "out" / "licsar_screening.json").read_text())
     assert written["overall"] == overall and str(tmp_path) not in json.dumps(written)
     assert "not a Hephaestus result" in (tmp_path / "out" / "licsar_screening.md").read_text()
