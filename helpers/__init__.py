@@ -8,6 +8,7 @@ The package follows the data, and imports only point up this list::
     training/   the loop, checkpoints, resume, memory, live curves, model cards, command line
     eval/       captioning and decoding, metrics, domain check, baselines, results, comparison
     viz/        figures, the dataset tour, the upload widget
+    geo/        screen a LiCSAR frame (GeoTIFF): read, render, tile, caption every patch, map
     sharing     upload a finished run to the Hugging Face Hub
 
 The functions the notebooks call most are importable from here (``from helpers import train``);
@@ -49,6 +50,8 @@ PUBLIC_API = {
     "comparison_view": "helpers.eval.comparison",
     "record_evaluation": "helpers.eval.record",
     "plot_loss_curves": "helpers.viz.figures",
+    "read_licsar": "helpers.geo.licsar",
+    "screen_frame": "helpers.geo.screening",
     "share_run": "helpers.sharing",
 }
 __all__ = sorted(PUBLIC_API)

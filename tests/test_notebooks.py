@@ -35,6 +35,7 @@ ORDER = [
     "06_caption_your_images",
     "07_where_does_the_model_look",
     "08_choose_a_model",
+    "09_screen_a_licsar_frame",
 ]
 
 
@@ -169,6 +170,22 @@ def test_notebooks_run_in_order_and_write_their_outputs(workspace):
     assert_png(assets / "grounding_examples.png")
 
     check_results_hold_every_test_image(assets, test_ids)
+
+
+def test_notebook_09_screens_a_synthetic_licsar_frame(workspace):
+    printed = printed_text(run_notebook("09_screen_a_licsar_frame", NOTEBOOKS))
+    out = workspace / "assets" / "smoke" / "licsar"
+    (phase,) = (out / "synthetic_frame").glob("*.geo.diff_pha.tif")
+    pair = phase.name.split(".")[0]
+    suffixes = (".geo.diff_pha.tif", ".geo.cc.tif", ".synthetic_sources.json")
+    assert sorted(p.name for p in phase.parent.iterdir()) == sorted(pair + s for s in suffixes)
+    assert "SYNTHETIC stand-in frame" in printed  # what read_licsar saw, said
+    table = pd.read_csv(out / f"{pair}_patches.csv")
+    assert len(table) >= 4 and table["caption"].notna().all()
+    assert table["provenance"].str.contains("SYNTHETIC LiCSAR-shaped frame").all()
+    assert_png(out / f"{pair}_screening.png")
+    geojson = json.loads((out / f"{pair}_deformation.geojson").read_text())
+    assert geojson["type"] == "FeatureCollection"
 
 
 def check_training_lowered_the_loss(run_dir: Path, epochs: int) -> None:

@@ -10,7 +10,7 @@ import helpers
 
 HELPERS = Path(helpers.__file__).resolve().parent
 # the stages in the order the data flows; a module may import from its own stage or earlier ones
-STAGES = ("base", "data", "model", "training", "eval", "viz", "sharing")
+STAGES = ("base", "data", "model", "training", "eval", "viz", "geo", "sharing")
 MAX_LINES = 360  # "about 350"
 
 

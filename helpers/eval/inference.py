@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -26,6 +27,7 @@ from helpers.data.batching import image_pixels
 from helpers.data.detokenize import clean_caption
 from helpers.data.records import IMAGE_SUFFIXES
 from helpers.device import DeviceChoice
+from helpers.model.attributes import attribute_heads
 from helpers.model.florence import caption_task, is_florence, task_inputs
 from helpers.oom import map_in_halving_batches
 
@@ -144,6 +146,31 @@ def caption_images(
         progress=progress,
         unit="img",
     )
+
+
+@torch.no_grad()
+def head_probabilities(
+    model: torch.nn.Module,
+    processor: Any,
+    images: Sequence[ImageInput],
+    device: DeviceChoice,
+    batch_size: int = 16,
+) -> np.ndarray | None:
+    """The attribute heads' probabilities, (images, ``ATTRIBUTE_NAMES``), ``batch_size`` images at
+    a time; None for a model without heads (``helpers.model.attributes``)."""
+    heads = attribute_heads(model)
+    if heads is None:
+        return None
+    model.to(device.torch_device).eval()
+    rows = [
+        heads.predict_attributes(
+            pixel_values(processor, images[start : start + batch_size], device)
+        )
+        .cpu()
+        .numpy()
+        for start in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(rows) if rows else np.zeros((0, len(heads.heads["names"])))
 
 
 def caption_image(

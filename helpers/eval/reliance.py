@@ -31,7 +31,7 @@ from helpers.data.records import Record
 from helpers.device import DeviceChoice
 from helpers.eval.domain_facts import AnnotatedFacts, check_captions
 from helpers.eval.domain_scores import summarize_facts
-from helpers.eval.inference import caption_images, pixel_values
+from helpers.eval.inference import caption_images, head_probabilities
 from helpers.model.attributes import attribute_heads
 
 CaptionFn = Callable[[Sequence[Any]], list[str]]  # images (paths or PIL) -> captions
@@ -140,13 +140,10 @@ def heads_scores(
     heads = attribute_heads(model)
     if heads is None:
         return None
-    model.to(device.torch_device).eval()
+    images = [record.image_path for record in records]
+    probabilities = head_probabilities(model, processor, images, device, batch_size)
     thresholds = heads.heads["thresholds"]
-    decisions = []
-    for start in range(0, len(records), batch_size):
-        batch = [record.image_path for record in records[start : start + batch_size]]
-        probabilities = heads.predict_attributes(pixel_values(processor, batch, device))
-        decisions += [decide(row.tolist(), thresholds) for row in probabilities.cpu()]
+    decisions = [decide(row.tolist(), thresholds) for row in probabilities]
     domain = summarize_facts(check_captions([head_statement(d) for d in decisions], records))
     sector_hits = []
     for record, holds in zip(records, decisions, strict=True):

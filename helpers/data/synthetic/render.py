@@ -126,17 +126,24 @@ def colorize(phase: np.ndarray) -> np.ndarray:
     return _COLOURS[index % len(_COLOURS)]
 
 
+def shade(slope: np.ndarray, aspect: np.ndarray) -> np.ndarray:
+    """Grey (uint8, 40-230) of ground of ``slope`` and ``aspect`` (radians) lit from the
+    north-west, as a hillshade draws it."""
+    azimuth, altitude = np.deg2rad(135.0), np.deg2rad(45.0)  # light from the upper left
+    light = np.sin(altitude) * np.cos(slope) + np.cos(altitude) * np.sin(slope) * np.cos(
+        azimuth - aspect
+    )
+    return np.round(40 + 190 * np.clip(light, 0, 1)).astype(np.uint8)
+
+
+LEVEL_GROUND_GREY = int(shade(np.zeros(1), np.zeros(1))[0])  # lost coherence without relief
+
+
 def hillshade(scene: Scene, image_size: int, rng: np.random.Generator) -> np.ndarray:
     """Grey shaded relief (HxW uint8) of a volcano on rough terrain, lit from the north-west."""
     height = _bump(image_size, scene.volcano, 0.3) + 0.15 * fractal_noise(image_size, rng, 3.0, 24)
     dz_dy, dz_dx = np.gradient(height * image_size / 8)
-    slope = np.arctan(np.hypot(dz_dx, dz_dy))
-    aspect = np.arctan2(-dz_dy, dz_dx)
-    azimuth, altitude = np.deg2rad(135.0), np.deg2rad(45.0)  # light from the upper left
-    shade = np.sin(altitude) * np.cos(slope) + np.cos(altitude) * np.sin(slope) * np.cos(
-        azimuth - aspect
-    )
-    return np.round(40 + 190 * np.clip(shade, 0, 1)).astype(np.uint8)
+    return shade(np.arctan(np.hypot(dz_dx, dz_dy)), np.arctan2(-dz_dy, dz_dx))
 
 
 def lose_coherence(image: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndarray:
