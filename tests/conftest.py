@@ -17,7 +17,6 @@ from accelerate.state import AcceleratorState, GradientState
 
 from helpers.messages import show_messages
 
-
 # the slowest files, slowest first (bench/results/ci_clock_after.md): they start first, so
 # neither worker is left running a long file alone at the end (pyproject's addopts keep this
 # order: --no-loadscope-reorder; xdist would otherwise start the files with most tests first)
